@@ -1,0 +1,447 @@
+package main
+
+/*
+#include "rmq_native.h"
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+type subscription struct {
+	Topic      string `json:"topic"`
+	Type       string `json:"type"`
+	Expression string `json:"expression"`
+}
+
+// consumerConfig is the JSON configuration of rmq_consumer_new.
+type consumerConfig struct {
+	NameServer        string         `json:"name_server"`
+	Group             string         `json:"group"`
+	Subscriptions     []subscription `json:"subscriptions"`
+	InstanceName      string         `json:"instance_name"`
+	Model             string         `json:"model"`
+	FromWhere         string         `json:"from_where"`
+	Timestamp         string         `json:"timestamp"`
+	MaxReconsumeTimes *int32         `json:"max_reconsume_times"`
+	MaxInflight       int            `json:"max_inflight"`
+	PullBatchSize     int32          `json:"pull_batch_size"`
+	Namespace         string         `json:"namespace"`
+	AccessKey         string         `json:"access_key"`
+	SecretKey         string         `json:"secret_key"`
+	Orderly           bool           `json:"orderly"`
+}
+
+// settlement is the caller's verdict on one delivery.
+type settlement struct {
+	kind  int32
+	delay int
+}
+
+// delivery is one message waiting for the caller, or handed to it and
+// waiting for its settlement. The SDK's consume goroutine blocks until then.
+type delivery struct {
+	id     uint64
+	msg    *primitive.MessageExt
+	result chan settlement // buffered: settling never blocks
+}
+
+type consumerState struct {
+	c          rocketmq.PushConsumer
+	orderly    bool
+	ready      chan *delivery // bounded: messages waiting for rmq_consumer_poll
+	done       chan struct{}  // closed when the consumer is closed
+	closing    atomic.Bool
+	closeOnce  sync.Once
+	nextID     atomic.Uint64
+	lastSettle atomic.Int64 // unix nanos of the last settlement
+
+	mu      sync.Mutex
+	pending map[uint64]*delivery // handed to the caller, not yet settled
+}
+
+// systemProperties are RocketMQ's own message properties; only the others
+// are shown to the caller as user properties.
+var systemProperties = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`KEYS TAGS WAIT DELAY RETRY_TOPIC REAL_TOPIC REAL_QID TRAN_MSG PGROUP
+		MIN_OFFSET MAX_OFFSET BUYER_ID ORIGIN_MESSAGE_ID TRANSFER_FLAG CORRECTION_FLAG MQ2_FLAG
+		RECONSUME_TIME MSG_REGION TRACE_ON UNIQ_KEY MAX_RECONSUME_TIMES CONSUME_START_TIME
+		TRAN_PREPARED_QUEUE_OFFSET TRANSACTION_CHECK_TIMES CHECK_IMMUNITY_TIME_IN_SECONDS INSTANCE_ID
+		CORRELATION_ID REPLY_TO_CLIENT TTL ARRIVE_TIME PUSH_REPLY_TIME CLUSTER MSG_TYPE SHARDING_KEY
+		__transactionId__ __STARTDELIVERTIME TIMER_DELIVER_MS TIMER_DELAY_SEC TIMER_DELAY_MS
+		TIMER_OUT_MS TIMER_ENQUEUE_MS TIMER_DEQUEUE_MS TIMER_ROLL_TIMES TIMER_DEL_UNIQKEY
+		TIMER_DELAY_LEVEL INNER_NUM INNER_BASE INNER_MULTI_DISPATCH INNER_MULTI_QUEUE_OFFSET
+		DLQ_ORIG_TOPIC DLQ_ORIG_MESSAGE_ID __SHARDINGKEY TRACE_CONTEXT POP_CK POP_CK_OFFSET
+		1ST_POP_TIME __BORNHOST bname __SERVER_RECEIVE_TIME`) {
+		systemProperties[k] = true
+	}
+}
+
+func isSystemProperty(k string) bool { return systemProperties[k] }
+
+func (st *consumerState) settle(d *delivery, s settlement) {
+	st.lastSettle.Store(time.Now().UnixNano())
+	d.result <- s
+}
+
+// consume is the SDK callback: it hands each message to the caller through
+// the bounded ready channel and blocks until the caller settles it or the
+// consumer closes (then the message is redelivered: its offset is never
+// committed).
+func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	retry := consumer.ConsumeRetryLater
+	if st.orderly {
+		retry = consumer.SuspendCurrentQueueAMoment
+	}
+	for _, m := range msgs {
+		if st.closing.Load() {
+			<-st.done
+			return retry, nil
+		}
+		d := &delivery{id: st.nextID.Add(1), msg: m, result: make(chan settlement, 1)}
+		select {
+		case st.ready <- d:
+		case <-st.done:
+			return retry, nil
+		}
+		var s settlement
+		select {
+		case s = <-d.result:
+		case <-st.done:
+			return retry, nil
+		}
+		if s.kind != C.RMQ_ACK {
+			if cc, ok := primitive.GetConcurrentlyCtx(ctx); ok && s.delay > 0 {
+				cc.DelayLevelWhenNextConsume = s.delay
+			}
+			if oc, ok := primitive.GetOrderlyCtx(ctx); ok && s.delay > 0 {
+				oc.SuspendCurrentQueueTimeMillis = int(delayLevelMillis(s.delay))
+			}
+			return retry, nil
+		}
+	}
+	return consumer.ConsumeSuccess, nil
+}
+
+// delayLevelMillis is the broker's default delay for a level (1s 5s 10s
+// 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h).
+func delayLevelMillis(level int) int64 {
+	secs := []int64{1, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600, 7200}
+	if level < 1 {
+		level = 1
+	}
+	if level > len(secs) {
+		level = len(secs)
+	}
+	return secs[level-1] * 1000
+}
+
+//export rmq_consumer_new
+func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
+	defer guard(&rc)
+	if outHandle == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL"))
+	}
+	var cfg consumerConfig
+	if err := decodeConfig(config, configLen, &cfg); err != nil {
+		return fail(err)
+	}
+	addrs, err := nameServers(cfg.NameServer)
+	if err != nil {
+		return fail(err)
+	}
+	if cfg.Group == "" {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "group is required"))
+	}
+	if err := validTopic(cfg.Group); err != nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "invalid group name %q: 1 to 127 characters from letters, digits, '%%', '|', '_' and '-'", cfg.Group))
+	}
+	if len(cfg.Subscriptions) == 0 {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "at least one subscription is required"))
+	}
+	if !anyReachable(addrs, 2*time.Second) {
+		return fail(errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";")))
+	}
+	inflight := cfg.MaxInflight
+	if inflight <= 0 {
+		inflight = 32
+	}
+	opts := []consumer.Option{
+		consumer.WithNameServer(addrs),
+		consumer.WithGroupName(cfg.Group),
+		consumer.WithInstance(uniqueInstance(cfg.InstanceName)),
+		consumer.WithConsumeMessageBatchMaxSize(1),
+		consumer.WithConsumeGoroutineNums(inflight),
+		consumer.WithConsumerOrder(cfg.Orderly),
+	}
+	switch cfg.Model {
+	case "", "clustering":
+		opts = append(opts, consumer.WithConsumerModel(consumer.Clustering))
+	case "broadcasting":
+		opts = append(opts, consumer.WithConsumerModel(consumer.BroadCasting))
+	default:
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "model must be \"clustering\" or \"broadcasting\", not %q", cfg.Model))
+	}
+	switch cfg.FromWhere {
+	case "", "last":
+		opts = append(opts, consumer.WithConsumeFromWhere(consumer.ConsumeFromLastOffset))
+	case "first":
+		opts = append(opts, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	case "timestamp":
+		if _, err := time.Parse("20060102150405", cfg.Timestamp); err != nil {
+			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "timestamp must be yyyyMMddHHmmss, not %q", cfg.Timestamp))
+		}
+		opts = append(opts, consumer.WithConsumeFromWhere(consumer.ConsumeFromTimestamp),
+			consumer.WithConsumeTimestamp(cfg.Timestamp))
+	default:
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "from_where must be \"last\", \"first\" or \"timestamp\", not %q", cfg.FromWhere))
+	}
+	if cfg.MaxReconsumeTimes != nil {
+		opts = append(opts, consumer.WithMaxReconsumeTimes(*cfg.MaxReconsumeTimes))
+	}
+	if cfg.PullBatchSize > 0 {
+		opts = append(opts, consumer.WithPullBatchSize(cfg.PullBatchSize))
+	}
+	if cfg.Namespace != "" {
+		opts = append(opts, consumer.WithNamespace(cfg.Namespace))
+	}
+	if cfg.AccessKey != "" || cfg.SecretKey != "" {
+		cr, err := credentials(cfg.AccessKey, cfg.SecretKey)
+		if err != nil {
+			return fail(err)
+		}
+		opts = append(opts, consumer.WithCredentials(cr))
+	}
+	st := &consumerState{
+		orderly: cfg.Orderly,
+		ready:   make(chan *delivery, inflight),
+		done:    make(chan struct{}),
+		pending: map[uint64]*delivery{},
+	}
+	c, err := rocketmq.NewPushConsumer(opts...)
+	if err != nil {
+		return fail(errf(C.RMQ_ERR_STATE, "cannot create consumer: %v", err))
+	}
+	st.c = c
+	seen := map[string]bool{}
+	for _, s := range cfg.Subscriptions {
+		if err := validTopic(s.Topic); err != nil {
+			return fail(err)
+		}
+		if seen[s.Topic] {
+			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "topic %q is subscribed twice", s.Topic))
+		}
+		seen[s.Topic] = true
+		sel := consumer.MessageSelector{Type: consumer.TAG, Expression: s.Expression}
+		switch strings.ToLower(s.Type) {
+		case "", "tag":
+			if sel.Expression == "" {
+				sel.Expression = "*"
+			}
+		case "sql92":
+			sel.Type = consumer.SQL92
+			if strings.TrimSpace(sel.Expression) == "" {
+				return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "an sql92 expression must not be empty"))
+			}
+		default:
+			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "selector type must be \"tag\" or \"sql92\", not %q", s.Type))
+		}
+		if err := validText("expression", sel.Expression); err != nil {
+			return fail(err)
+		}
+		if err := c.Subscribe(s.Topic, sel, st.consume); err != nil {
+			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "cannot subscribe to %q: %v", s.Topic, err))
+		}
+	}
+	if err := c.Start(); err != nil {
+		close(st.done)
+		_ = c.Shutdown()
+		return fail(errf(classify(err), "cannot start consumer: %v", err))
+	}
+	*outHandle = C.uint64_t(newHandle(st))
+	return C.RMQ_OK
+}
+
+func consumerFor(h C.uint64_t) (*consumerState, error) {
+	v, ok := lookup(h)
+	st, isConsumer := v.(*consumerState)
+	if !ok || !isConsumer {
+		return nil, errf(C.RMQ_ERR_CLOSED, "consumer handle %d is closed or unknown", uint64(h))
+	}
+	return st, nil
+}
+
+func appendField(buf []byte, s string) []byte {
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(s)))
+	return append(buf, s...)
+}
+
+// encodeDelivery appends one record in the layout rmq_native.h describes.
+func encodeDelivery(buf []byte, d *delivery) []byte {
+	m := d.msg
+	buf = binary.LittleEndian.AppendUint64(buf, d.id)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(m.Queue.QueueId))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(m.ReconsumeTimes))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.QueueOffset))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.BornTimestamp))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.StoreTimestamp))
+	buf = appendField(buf, m.Topic)
+	buf = appendField(buf, m.GetTags())
+	buf = appendField(buf, m.GetKeys())
+	buf = appendField(buf, m.MsgId)
+	buf = appendField(buf, m.OffsetMsgId)
+	brokerName := ""
+	if m.Queue != nil {
+		brokerName = m.Queue.BrokerName
+	}
+	buf = appendField(buf, brokerName)
+	var props strings.Builder
+	for k, v := range m.GetProperties() {
+		if !systemProperties[k] {
+			props.WriteString(k)
+			props.WriteByte(0)
+			props.WriteString(v)
+			props.WriteByte(0)
+		}
+	}
+	buf = appendField(buf, props.String())
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(m.Body)))
+	return append(buf, m.Body...)
+}
+
+//export rmq_consumer_poll
+func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
+	defer guard(&rc)
+	if out == nil || outLen == nil || outCount == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
+	}
+	*out, *outLen, *outCount = nil, 0, 0
+	st, err := consumerFor(h)
+	if err != nil {
+		return fail(err)
+	}
+	if maxMessages <= 0 {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_messages must be > 0"))
+	}
+	if timeoutMs < 0 {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "timeout_ms must be >= 0"))
+	}
+	var batch []*delivery
+	// Wait for the first message.
+	if timeoutMs == 0 {
+		select {
+		case d := <-st.ready:
+			batch = append(batch, d)
+		default:
+		}
+	} else {
+		t := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
+		select {
+		case d := <-st.ready:
+			batch = append(batch, d)
+		case <-t.C:
+		case <-st.done:
+		}
+		t.Stop()
+	}
+	// Then take what is already there, without waiting.
+	for len(batch) > 0 && len(batch) < int(maxMessages) {
+		select {
+		case d := <-st.ready:
+			batch = append(batch, d)
+			continue
+		default:
+		}
+		break
+	}
+	if len(batch) == 0 {
+		if st.closing.Load() {
+			return fail(errf(C.RMQ_ERR_CLOSED, "consumer is closed"))
+		}
+		return C.RMQ_OK
+	}
+	st.mu.Lock()
+	for _, d := range batch {
+		st.pending[d.id] = d
+	}
+	st.mu.Unlock()
+	var buf []byte
+	for _, d := range batch {
+		buf = encodeDelivery(buf, d)
+	}
+	export(buf, out, outLen)
+	*outCount = C.int32_t(len(batch))
+	return C.RMQ_OK
+}
+
+//export rmq_consumer_ack
+func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int32_t, delayLevel C.int32_t, outSettled *C.int32_t) (rc C.int32_t) {
+	defer guard(&rc)
+	st, err := consumerFor(h)
+	if err != nil {
+		return fail(err)
+	}
+	if count < 0 || (count > 0 && ids == nil) {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "delivery ids must be a non-NULL array with count >= 0"))
+	}
+	if kind != C.RMQ_ACK && kind != C.RMQ_NACK {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "kind must be RMQ_ACK or RMQ_NACK, not %d", int32(kind)))
+	}
+	if delayLevel < 0 || delayLevel > 18 {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "delay_level must be 0..18, not %d", int32(delayLevel)))
+	}
+	settled := 0
+	s := settlement{kind: int32(kind), delay: int(delayLevel)}
+	st.mu.Lock()
+	for _, id := range unsafe.Slice(ids, int(count)) {
+		if d, ok := st.pending[uint64(id)]; ok {
+			delete(st.pending, uint64(id))
+			st.settle(d, s)
+			settled++
+		}
+	}
+	st.mu.Unlock()
+	if outSettled != nil {
+		*outSettled = C.int32_t(settled)
+	}
+	return C.RMQ_OK
+}
+
+// close stops the consumer. Settled messages get a moment to be committed;
+// unsettled ones are never committed, so the broker redelivers them.
+func (st *consumerState) close() {
+	st.closeOnce.Do(func() {
+		st.closing.Store(true)
+		// Let the SDK finish what the caller settled just before (commit
+		// offsets, send nacked messages back), at most one second.
+		deadline := time.Now().Add(time.Second)
+		for time.Now().Before(deadline) && time.Since(time.Unix(0, st.lastSettle.Load())) < 150*time.Millisecond {
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = st.c.Shutdown() // drops the queues and persists committed offsets
+		close(st.done)      // releases every blocked SDK callback
+	})
+}
+
+//export rmq_consumer_close
+func rmq_consumer_close(h C.uint64_t) (rc C.int32_t) {
+	defer guard(&rc)
+	v := takeHandle(h)
+	if st, ok := v.(*consumerState); ok {
+		st.close()
+	}
+	return C.RMQ_OK
+}

@@ -1,0 +1,222 @@
+/*
+ * rmq_native.h -- the C ABI of the rmq_native shared library.
+ *
+ * This hand-written header is the contract between the Go library
+ * (librmq_native / rmq_native.dll) and every caller (the Python package
+ * loads it with cffi in ABI mode; the Windows test harness is a C program).
+ * The Go code includes it, so the compiler rejects an export whose
+ * signature differs; a test also compares it with the header cgo generates.
+ *
+ * General rules
+ * -------------
+ * Status codes: every function returns an int32_t status, RMQ_OK (0) on
+ *   success, or one of the RMQ_ERR_* codes below. After a non-zero status,
+ *   rmq_last_error() on the SAME thread returns a human-readable message
+ *   (prefixed "rmq_native:"). No function ever terminates the process: Go
+ *   panics are recovered and reported as RMQ_ERR_INTERNAL.
+ * Handles: clients are identified by opaque uint64_t handles (never 0).
+ *   No pointer to Go memory ever crosses this boundary. A closed or unknown
+ *   handle gives RMQ_ERR_CLOSED. close functions are idempotent.
+ * Strings and bytes: every input string is passed as (pointer, length) in
+ *   UTF-8, need not be NUL-terminated and is only read during the call (the
+ *   library copies what it keeps). Pointers are read-only for the library
+ *   unless documented as outputs. A NULL pointer with length 0 is an empty
+ *   string.
+ * Ownership: memory returned through a uint8_t** output is allocated by the
+ *   library and MUST be released with rmq_free() -- never with the caller's
+ *   own free() (on Windows the C runtimes differ). Caller-provided structs and
+ *   buffers stay owned by the caller.
+ * Threads: every function may be called from any thread. Blocking calls
+ *   block at most the timeout given, so callers wait in short slices.
+ */
+#ifndef RMQ_NATIVE_H
+#define RMQ_NATIVE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ---------------------------------------------------- */
+#define RMQ_OK 0
+#define RMQ_ERR_INVALID_ARGUMENT 1 /* bad argument: never retried */
+#define RMQ_ERR_CLOSED 2           /* handle closed or unknown */
+#define RMQ_ERR_TIMEOUT 3          /* the operation did not finish in time */
+#define RMQ_ERR_UNREACHABLE 4      /* name server or broker unreachable */
+#define RMQ_ERR_BROKER 5           /* the broker answered with an error */
+#define RMQ_ERR_INTERNAL 6         /* bug or recovered panic in the library */
+#define RMQ_ERR_NO_ROUTE 7         /* the topic has no route (not created?) */
+#define RMQ_ERR_STATE 8            /* client could not start / wrong state */
+
+/* ---- send status (rmq_send_result.status) ---------------------------- */
+#define RMQ_SEND_OK 0
+#define RMQ_SEND_FLUSH_DISK_TIMEOUT 1
+#define RMQ_SEND_FLUSH_SLAVE_TIMEOUT 2
+#define RMQ_SEND_SLAVE_NOT_AVAILABLE 3
+
+/* ---- acknowledgement kinds (rmq_consumer_ack) ------------------------- */
+#define RMQ_ACK 0  /* processed: commit it */
+#define RMQ_NACK 1 /* redeliver later (reconsume_times + 1) */
+
+/* A message to send. All (pointer, length) pairs follow the string rules.
+ * properties: NUL-separated key/value pairs "k1\0v1\0k2\0v2\0" (every key
+ * and value NUL-terminated, so properties_len counts the NULs).
+ * keys: the message keys separated by single spaces.
+ * delay_level: 0 = none, 1..18 = the broker's delay levels. */
+typedef struct rmq_message {
+    const char *topic;
+    int64_t topic_len;
+    const char *body;
+    int64_t body_len;
+    const char *tags;
+    int64_t tags_len;
+    const char *keys;
+    int64_t keys_len;
+    const char *properties;
+    int64_t properties_len;
+    int32_t delay_level;
+    int32_t reserved;
+} rmq_message;
+
+/* The outcome of a successful send; filled by the library, owned by the
+ * caller. Every char array is NUL-terminated (truncated if needed). */
+typedef struct rmq_send_result {
+    int32_t status;          /* RMQ_SEND_* */
+    int32_t queue_id;
+    int64_t queue_offset;
+    char msg_id[64];         /* the client-side unique message id */
+    char offset_msg_id[64];  /* the broker-side (offset) message id */
+    char broker_name[128];
+    char transaction_id[64];
+} rmq_send_result;
+
+/* ---- library --------------------------------------------------------- */
+
+/* Writes the library version ("MAJOR.MINOR.PATCH") into buf (NUL-terminated,
+ * truncated to cap). Returns RMQ_OK. */
+int32_t rmq_version(char *buf, int32_t cap);
+
+/* Copies the last error message of the calling thread into buf
+ * (NUL-terminated, truncated to cap) and returns its full length in bytes
+ * (without the NUL); 0 if there is none. Call again with a larger buffer
+ * when the result is >= cap. The message stays until the next failing call
+ * on this thread. This function returns a length, not a status. */
+int32_t rmq_last_error(char *buf, int32_t cap);
+
+/* Releases memory the library returned through a uint8_t** output.
+ * NULL is accepted. */
+void rmq_free(void *p);
+
+/* Writes a JSON object of internal counters ({"handles": n,
+ * "goroutines": n, ...}) to *out (release with rmq_free), its length to
+ * *out_len. For leak tests and diagnostics. */
+int32_t rmq_debug_stats(uint8_t **out, int64_t *out_len);
+
+/* Test hook: panics inside the library; the panic is recovered and the call
+ * returns RMQ_ERR_INTERNAL. Proves that a Go panic never kills the caller. */
+int32_t rmq_debug_panic(void);
+
+/* ---- logging ---------------------------------------------------------- */
+
+/* Sets the minimum level of the RocketMQ SDK log records the library keeps
+ * (Python logging numbers: 10 debug, 20 info, 30 warning, 40 error,
+ * 50 critical; > 50 keeps none). Nothing is ever written to stdout/stderr. */
+int32_t rmq_set_log_level(int32_t level);
+
+/* Waits up to timeout_ms (0 = do not wait) for log records. On return *out
+ * holds *out_count records (release with rmq_free; NULL when 0), each:
+ *   int32 level | uint32 len + UTF-8 text      (little-endian)
+ * The library keeps at most a few thousand records; older ones are dropped
+ * (and a record saying so is produced) when nobody reads them. */
+int32_t rmq_log_poll(int32_t timeout_ms, uint8_t **out, int64_t *out_len,
+                     int32_t *out_count);
+
+/* ---- producer --------------------------------------------------------- */
+
+/* Creates and starts a producer. config: a JSON object (UTF-8) with keys
+ *   "name_server" (string, required, "host:port[;host:port]"),
+ *   "group" (string), "instance_name" (string, default unique per producer),
+ *   "send_timeout_ms" (int), "retries" (int), "namespace" (string),
+ *   "access_key"/"secret_key" (strings), "compress_over" (int bytes),
+ *   "compress_level" (int).
+ * Unknown keys are an RMQ_ERR_INVALID_ARGUMENT. On success *out_handle
+ * receives the handle. */
+int32_t rmq_producer_new(char *config, int64_t config_len,
+                         uint64_t *out_handle);
+
+/* Sends one message synchronously; waits at most timeout_ms (<= 0: the
+ * producer's send timeout). Fills *out on success. */
+int32_t rmq_producer_send(uint64_t producer, rmq_message *msg,
+                          int32_t timeout_ms, rmq_send_result *out);
+
+/* Shuts the producer down and releases its handle. Idempotent. */
+int32_t rmq_producer_close(uint64_t producer);
+
+/* ---- consumer --------------------------------------------------------- */
+
+/* Creates and starts a push consumer whose messages wait in a bounded
+ * library-side buffer until rmq_consumer_poll takes them. config: JSON with
+ *   "name_server" (required), "group" (required),
+ *   "subscriptions": [{"topic": t, "type": "tag"|"sql92",
+ *                      "expression": e}, ...] (required, non-empty),
+ *   "instance_name", "model" ("clustering"|"broadcasting"),
+ *   "from_where" ("last"|"first"|"timestamp"), "timestamp" (yyyyMMddHHmmss),
+ *   "max_reconsume_times", "max_inflight" (messages handed to the caller and
+ *   not yet acknowledged, per topic), "pull_batch_size", "namespace",
+ *   "access_key", "secret_key", "orderly" (bool).
+ * On success *out_handle receives the handle. */
+int32_t rmq_consumer_new(char *config, int64_t config_len,
+                         uint64_t *out_handle);
+
+/* Takes up to max_messages messages, waiting at most timeout_ms for the
+ * first one (0 = do not wait). RMQ_OK with *out_count == 0 means none
+ * arrived in time. *out (release with rmq_free; NULL when 0) holds
+ * *out_count records, each (little-endian):
+ *   uint64 delivery_id | int32 queue_id | int32 reconsume_times |
+ *   int64 queue_offset | int64 born_timestamp_ms | int64 store_timestamp_ms |
+ *   then 8 fields, each uint32 len + bytes: topic, tags, keys (space
+ *   separated), msg_id, offset_msg_id, broker_name, properties
+ *   ("k\0v\0..." user properties only), body.
+ * Every message taken must later be settled with rmq_consumer_ack. */
+int32_t rmq_consumer_poll(uint64_t consumer, int32_t max_messages,
+                          int32_t timeout_ms, uint8_t **out, int64_t *out_len,
+                          int32_t *out_count);
+
+/* Settles count deliveries (ids from rmq_consumer_poll) with kind RMQ_ACK,
+ * RMQ_NACK (delay_level 0 = the broker's schedule, 1..18 = that level).
+ * Unknown ids (already settled, or handed back when the
+ * consumer lost the queue) are skipped; *out_settled tells how many were
+ * settled. */
+int32_t rmq_consumer_ack(uint64_t consumer, uint64_t *delivery_ids,
+                         int32_t count, int32_t kind, int32_t delay_level,
+                         int32_t *out_settled);
+
+/* Stops the consumer: unsettled messages are handed back for redelivery,
+ * offsets of settled ones are committed, the handle is released.
+ * Idempotent. */
+int32_t rmq_consumer_close(uint64_t consumer);
+
+/* ---- admin ------------------------------------------------------------ */
+
+/* Creates an admin client. config: JSON with "name_server" (required),
+ * "namespace", "access_key", "secret_key", "timeout_ms". */
+int32_t rmq_admin_new(char *config, int64_t config_len, uint64_t *out_handle);
+
+/* Creates (or updates) a topic with `queues` read and write queues on every
+ * master broker of the cluster (cluster_len 0 = every cluster). */
+int32_t rmq_admin_create_topic(uint64_t admin, char *topic, int64_t topic_len,
+                               int32_t queues, char *cluster,
+                               int64_t cluster_len);
+
+/* Deletes a topic from every master broker and from the name servers. */
+int32_t rmq_admin_delete_topic(uint64_t admin, char *topic, int64_t topic_len);
+
+/* Releases the admin client. Idempotent. */
+int32_t rmq_admin_close(uint64_t admin);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RMQ_NATIVE_H */

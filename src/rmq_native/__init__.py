@@ -1,0 +1,58 @@
+"""rmq_native: a RocketMQ client for Python on Windows and Linux.
+
+It wraps the Go RocketMQ SDK in a small shared library loaded with cffi:
+no C++ client, no proxy, no compiler needed.
+
+    from rmq_native import Producer, Consumer
+
+    with Producer("127.0.0.1:9876") as p:
+        p.send("orders", b"hello", tags="new")
+
+    with Consumer("127.0.0.1:9876", "my-group", "orders") as c:
+        for msg in c.messages(timeout=5):
+            print(msg.body)
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._version import __version__
+from .admin import Admin
+from .consumer import Consumer
+from .errors import (
+    BrokerError,
+    ClientStateError,
+    ClosedError,
+    InternalError,
+    InvalidArgumentError,
+    LibraryError,
+    NoRouteError,
+    RocketMQError,
+    TimeoutError,
+    UnreachableError,
+)
+from .message import Message, SendResult, SendStatus
+from .producer import Producer
+
+logging.getLogger("rmq_native").addHandler(logging.NullHandler())
+
+__all__ = [
+    "__version__",
+    "Admin",
+    "BrokerError",
+    "ClientStateError",
+    "ClosedError",
+    "Consumer",
+    "InternalError",
+    "InvalidArgumentError",
+    "LibraryError",
+    "Message",
+    "NoRouteError",
+    "Producer",
+    "RocketMQError",
+    "SendResult",
+    "SendStatus",
+    "TimeoutError",
+    "UnreachableError",
+]

@@ -1,0 +1,149 @@
+"""The only module that touches the native library.
+
+It holds the cffi (ABI mode) declarations, read from the hand-written C
+header shipped next to the library, and loads the library lazily, by
+absolute path, once per process. A Go shared library can never be
+unloaded, so it is kept for the life of the process.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from cffi import FFI
+
+from ._version import __version__
+from .errors import LibraryError, RocketMQError, error_for_code
+
+_HERE = Path(__file__).resolve().parent
+HEADER = _HERE / "rmq_native.h"
+
+_EXT = {"linux": "so", "windows": "dll", "darwin": "dylib"}
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+ffi = FFI()
+_lib: Any = None
+_lock = threading.Lock()
+_forked = False
+
+
+def cdef_from_header(text: str) -> str:
+    """Turn the C header into a cffi cdef: keep the declarations and the
+    integer ``#define RMQ_*`` constants; drop comments, other preprocessor
+    lines and the ``#ifdef __cplusplus`` blocks."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    out = []
+    skipping = False
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("#ifdef __cplusplus"):
+            skipping = True
+        elif skipping:
+            skipping = not s.startswith("#endif")
+        elif s.startswith("#"):
+            if re.match(r"#define\s+RMQ_\w+\s+-?\d+$", s):
+                out.append(s)
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def library_filename() -> str:
+    """The library file name for this platform and architecture."""
+    system = sys.platform
+    if system.startswith("linux"):
+        goos = "linux"
+    elif system in ("win32", "cygwin"):
+        goos = "windows"
+    elif system == "darwin":
+        goos = "darwin"
+    else:
+        goos = system
+    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    return f"rmq_native-{goos}-{arch}.{_EXT.get(goos, 'so')}"
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _load() -> Any:
+    path = _HERE / library_filename()
+    if not path.exists():
+        available = sorted(p.name for p in _HERE.glob("rmq_native-*.*") if p.suffix != ".h")
+        raise LibraryError(
+            f"rmq_native: no native library for this platform ({sys.platform} "
+            f"{platform.machine()}): expected {path.name} in {_HERE}"
+            + (f"; found only {', '.join(available)}" if available else "")
+            + ". Install a wheel for your platform, or build it from source with "
+            "'python build_dll.py' (needs Go and a C compiler)."
+        )
+    ffi.cdef(cdef_from_header(HEADER.read_text(encoding="utf-8")))
+    try:
+        lib = ffi.dlopen(str(path))
+    except OSError as e:
+        raise LibraryError(f"rmq_native: cannot load {path}: {e}") from e
+    buf = ffi.new("char[]", 64)
+    lib.rmq_version(buf, 64)
+    version = ffi.string(buf).decode()
+    if version != __version__:
+        raise LibraryError(
+            f"rmq_native: native library {path.name} is version {version}, but the "
+            f"Python package is {__version__}; reinstall rmq_native or rebuild the library"
+        )
+    return lib
+
+
+def lib() -> Any:
+    """The loaded library (loaded on first use)."""
+    global _lib
+    if _forked:
+        raise RocketMQError(
+            "rmq_native: the native library cannot be used in a process created by "
+            "fork() after it was loaded (the Go runtime does not survive fork); "
+            "create clients in the child only, or use multiprocessing's 'spawn' start method",
+            code=RocketMQError.code_state,
+        )
+    if _lib is None:
+        with _lock:
+            if _lib is None:
+                _lib = _load()
+    return _lib
+
+
+def last_error() -> str:
+    """The calling thread's last error message from the library."""
+    lb = lib()
+    buf = ffi.new("char[]", 1024)
+    n = lb.rmq_last_error(buf, 1024)
+    if n >= 1024:
+        buf = ffi.new("char[]", n + 1)
+        lb.rmq_last_error(buf, n + 1)
+    return ffi.string(buf).decode("utf-8", "replace")
+
+
+def check(rc: int) -> None:
+    """Raise the exception for a non-zero status code."""
+    if rc != 0:
+        raise error_for_code(rc, last_error())
+
+
+def take_buffer(ptr: Any, length: int) -> bytes:
+    """Copy a library-allocated buffer into bytes and release it."""
+    if ptr == ffi.NULL:
+        return b""
+    try:
+        return ffi.buffer(ptr, length)[:]
+    finally:
+        lib().rmq_free(ptr)

@@ -1,0 +1,74 @@
+"""Forwards the Go SDK's log records to Python's ``logging``.
+
+Records wait in a bounded buffer inside the library; one daemon thread
+pulls them (in 200 ms slices) and emits them on the ``rmq_native`` logger.
+The library itself never writes to stdout or stderr. The level follows
+the logger's effective level, or ``RMQ_NATIVE_LOG_LEVEL`` when set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+
+from . import _ffi
+
+logger = logging.getLogger("rmq_native")
+
+_started = False
+_start_lock = threading.Lock()
+
+
+def _wanted_level() -> int:
+    env = os.environ.get("RMQ_NATIVE_LOG_LEVEL", "").strip().upper()
+    if env:
+        if env.isdigit():
+            return int(env)
+        level = logging.getLevelName(env)
+        if isinstance(level, int):
+            return level
+    return logger.getEffectiveLevel()
+
+
+def _pump() -> None:
+    lib = _ffi.lib()
+    ffi = _ffi.ffi
+    out = ffi.new("uint8_t **")
+    out_len = ffi.new("int64_t *")
+    count = ffi.new("int32_t *")
+    current = -1
+    while True:
+        try:
+            wanted = _wanted_level()
+            if wanted != current:
+                lib.rmq_set_log_level(wanted)
+                current = wanted
+            if lib.rmq_log_poll(200, out, out_len, count) != 0 or count[0] == 0:
+                continue
+            data = _ffi.take_buffer(out[0], out_len[0])
+            pos = 0
+            for _ in range(count[0]):
+                level, n = struct.unpack_from("<iI", data, pos)
+                pos += 8
+                text = data[pos : pos + n].decode("utf-8", "replace")
+                pos += n
+                logger.log(level, "%s", text)
+        except Exception:  # pragma: no cover - never let the pump die silently
+            logger.debug("rmq_native log pump error", exc_info=True)
+        except BaseException:  # interpreter shutdown
+            return
+
+
+def ensure_started() -> None:
+    """Start the log pump once per process (called when a client is made)."""
+    global _started
+    if _started:
+        return
+    with _start_lock:
+        if _started:
+            return
+        _ffi.lib().rmq_set_log_level(_wanted_level())
+        threading.Thread(target=_pump, name="rmq_native-log", daemon=True).start()
+        _started = True

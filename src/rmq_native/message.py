@@ -1,0 +1,92 @@
+"""Value types: messages, send results and their enums."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from .consumer import Consumer
+
+__all__ = ["SendStatus", "SendResult", "Message"]
+
+
+class SendStatus(enum.IntEnum):
+    """The broker's verdict on a stored message."""
+
+    SEND_OK = 0
+    FLUSH_DISK_TIMEOUT = 1
+    FLUSH_SLAVE_TIMEOUT = 2
+    SLAVE_NOT_AVAILABLE = 3
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of a successful send."""
+
+    topic: str
+    msg_id: str
+    queue_id: int
+    queue_offset: int
+    status: SendStatus
+    offset_msg_id: str = ""
+    broker_name: str = ""
+    transaction_id: str = ""
+
+
+@dataclass(eq=False)
+class Message:
+    """A received message.
+
+    ``born_timestamp`` and ``store_timestamp`` are milliseconds since the
+    epoch. Acknowledge with :meth:`ack` (done for you when a
+    ``consumer.messages()`` loop asks for the next message) or ask for
+    redelivery with :meth:`nack`.
+    """
+
+    topic: str
+    body: bytes
+    tags: str | None
+    keys: list[str]
+    properties: Mapping[str, str]
+    msg_id: str
+    queue_id: int
+    queue_offset: int
+    reconsume_times: int
+    born_timestamp: int
+    store_timestamp: int
+    offset_msg_id: str = ""
+    broker_name: str = ""
+    _delivery_id: int = field(default=0, repr=False)
+    _consumer: Consumer | None = field(default=None, repr=False)
+    _settled: bool = field(default=False, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8."""
+        return self.body.decode("utf-8")
+
+    @property
+    def settled(self) -> bool:
+        """Whether the message was acknowledged or handed back."""
+        return self._settled
+
+    def ack(self) -> None:
+        """Acknowledge: the message was processed and is not delivered again.
+
+        Idempotent; a no-op on an already settled message.
+        """
+        if not self._settled and self._consumer is not None:
+            self._consumer._settle(self, nack=False, delay_level=0)
+
+    def nack(self, delay_level: int | None = None) -> None:
+        """Ask for redelivery later, with ``reconsume_times`` one higher.
+
+        ``delay_level`` (1-18) picks the broker's delay level; ``None`` uses
+        the broker's schedule (10 s, 30 s, 1 min, ...). After the consumer's
+        ``max_reconsume_times`` the message goes to the dead-letter topic
+        ``%DLQ%<group>``.
+        """
+        if not self._settled and self._consumer is not None:
+            self._consumer._settle(self, nack=True, delay_level=delay_level or 0)

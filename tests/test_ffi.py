@@ -1,0 +1,148 @@
+"""The C ABI: the header contract, the error protocol, panics, fork."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import rmq_native
+from rmq_native import _ffi
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _prototypes(text: str) -> dict[str, tuple[str, list[str]]]:
+    """name -> (return type, [parameter types]) of every rmq_* prototype."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    out = {}
+    for m in re.finditer(r"^[ \t]*([\w \t\*]+?)[ \t]*\b(rmq_\w+)\s*\(([^)]*)\)\s*;", text, re.M):
+        ret, name, params = m.groups()
+        types = []
+        for p in params.split(","):
+            p = p.strip()
+            if p in ("", "void"):
+                continue
+            p = re.sub(r"\s*\*\s*", "*", p)
+            p = re.sub(r"\bconst\b\s*", "", p)
+            # drop the parameter name: the last identifier
+            types.append(re.sub(r"\s*\b\w+$", "", p).strip() if not p.endswith("*") else p)
+        ret = re.sub(r"\s+", " ", re.sub(r"\bextern\b", "", ret)).strip()
+        out[name] = (ret, types)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain to generate cgo's header")
+def test_header_matches_cgo_generated_header(tmp_path: Path) -> None:
+    go_dir = ROOT / "go"
+    files = sorted(p.name for p in go_dir.glob("*.go") if not p.name.endswith("_test.go"))
+    subprocess.run(
+        ["go", "tool", "cgo", "-objdir", str(tmp_path), "-exportheader", str(tmp_path / "gen.h"), *files],
+        cwd=go_dir, check=True,
+    )
+    generated = _prototypes((tmp_path / "gen.h").read_text())
+    hand = _prototypes((go_dir / "rmq_native.h").read_text())
+    assert hand, "no prototypes found in the hand-written header"
+    assert set(hand) == set(generated)
+    for name in hand:
+        assert hand[name] == generated[name], name
+
+
+def test_packaged_header_is_the_contract() -> None:
+    assert _ffi.HEADER.read_text() == (ROOT / "go" / "rmq_native.h").read_text()
+
+
+def test_every_header_function_is_in_the_cdef() -> None:
+    lib = _ffi.lib()
+    for name in _prototypes(_ffi.HEADER.read_text()):
+        assert callable(getattr(lib, name)), name
+    assert lib.RMQ_ERR_INVALID_ARGUMENT == rmq_native.InvalidArgumentError.default_code
+    assert lib.RMQ_ERR_NO_ROUTE == rmq_native.NoRouteError.default_code
+
+
+def test_library_version_matches_package() -> None:
+    buf = _ffi.ffi.new("char[]", 32)
+    assert _ffi.lib().rmq_version(buf, 32) == 0
+    assert _ffi.ffi.string(buf).decode() == rmq_native.__version__
+
+
+def test_go_panic_becomes_internal_error_and_process_lives() -> None:
+    for _ in range(3):
+        with pytest.raises(rmq_native.InternalError) as ei:
+            _ffi.check(_ffi.lib().rmq_debug_panic())
+        assert "recovered panic" in str(ei.value)
+        assert ei.value.code == 6 and not ei.value.retriable
+
+
+def test_last_error_is_per_thread() -> None:
+    lib = _ffi.lib()
+    assert lib.rmq_debug_panic() == 6
+    seen: list[str] = []
+
+    def other() -> None:
+        seen.append(_ffi.last_error())
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen == [""]
+    assert "recovered panic" in _ffi.last_error()
+
+
+def test_long_error_message_is_not_truncated() -> None:
+    lib = _ffi.lib()
+    cfg = b'{"name_server": "' + b"x" * 5000 + b'"}'
+    out = _ffi.ffi.new("uint64_t *")
+    assert lib.rmq_producer_new(cfg, len(cfg), out) == 1
+    assert _ffi.last_error().count("x") >= 5000
+
+
+def test_unknown_config_key_is_rejected() -> None:
+    cfg = b'{"name_server": "127.0.0.1:9876", "bogus": 1}'
+    out = _ffi.ffi.new("uint64_t *")
+    rc = _ffi.lib().rmq_producer_new(cfg, len(cfg), out)
+    with pytest.raises(rmq_native.InvalidArgumentError, match="bogus"):
+        _ffi.check(rc)
+
+
+def test_closed_handles_are_rejected() -> None:
+    lib = _ffi.lib()
+    out = _ffi.ffi.new("rmq_send_result *")
+    m = _ffi.ffi.new("rmq_message *")
+    with pytest.raises(rmq_native.ClosedError):
+        _ffi.check(lib.rmq_producer_send(987654321, m, 100, out))
+    assert lib.rmq_consumer_close(987654321) == 0  # idempotent
+
+
+def test_missing_library_error_names_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_ffi, "library_filename", lambda: "rmq_native-plan9-mips.so")
+    with pytest.raises(rmq_native.LibraryError, match="plan9"):
+        _ffi._load()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_fork_child_gets_clear_error_instead_of_hanging() -> None:
+    code = (
+        "import os, sys\n"
+        "import rmq_native\n"
+        "from rmq_native import _ffi\n"
+        "_ffi.lib()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    try:\n"
+        "        rmq_native.Producer('127.0.0.1:9876')\n"
+        "    except rmq_native.RocketMQError as e:\n"
+        "        os._exit(0 if 'fork' in str(e) else 3)\n"
+        "    os._exit(4)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert r.returncode == 0
