@@ -6,7 +6,10 @@ package main
 import "C"
 
 import (
+	"bytes"
+	"compress/zlib"
 	"context"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -28,7 +31,7 @@ type producerConfig struct {
 	Namespace      string `json:"namespace"`
 	AccessKey      string `json:"access_key"`
 	SecretKey      string `json:"secret_key"`
-	CompressOver   int    `json:"compress_over"`
+	CompressOver   *int   `json:"compress_over"`
 	CompressLevel  *int   `json:"compress_level"`
 	MaxMessageSize int    `json:"max_message_size"`
 }
@@ -40,6 +43,30 @@ type producerState struct {
 	nameServers []string
 	timeout     time.Duration
 	maxSize     int
+	compressAt  int // bodies of at least this many bytes are compressed
+	level       int
+}
+
+// compress zlib-compresses a body for the wire when that makes it smaller.
+// The library compresses instead of the SDK, which (v2.1.2) keeps a
+// compressed body even when it grew, pushing incompressible bodies near the
+// size limit over it.
+func (st *producerState) compress(msg *primitive.Message) {
+	if st.compressAt <= 0 || len(msg.Body) < st.compressAt {
+		return
+	}
+	var buf bytes.Buffer
+	w, err := zlib.NewWriterLevel(&buf, st.level)
+	if err != nil {
+		return
+	}
+	if _, err := w.Write(msg.Body); err != nil || w.Close() != nil {
+		return
+	}
+	if buf.Len() < len(msg.Body) {
+		msg.CompressedBody = buf.Bytes()
+		msg.Compress = true
+	}
 }
 
 const defaultMaxMessageSize = 4 * 1024 * 1024
@@ -124,14 +151,17 @@ func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		}
 		opts = append(opts, producer.WithCredentials(cr))
 	}
-	if cfg.CompressOver > 0 {
-		opts = append(opts, producer.WithCompressMsgBodyOverHowmuch(cfg.CompressOver))
+	// The library compresses (see compress); the SDK never does.
+	opts = append(opts, producer.WithCompressMsgBodyOverHowmuch(math.MaxInt32))
+	compressAt, level := 4096, 5
+	if cfg.CompressOver != nil {
+		compressAt = *cfg.CompressOver // 0 disables compression
 	}
 	if cfg.CompressLevel != nil {
-		if *cfg.CompressLevel < 0 || *cfg.CompressLevel > 9 {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "compress_level must be 0..9"))
-		}
-		opts = append(opts, producer.WithCompressLevel(*cfg.CompressLevel))
+		level = *cfg.CompressLevel
+	}
+	if compressAt < 0 || level < 1 || level > 9 {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "compress_over must be >= 0 and compress_level 1..9"))
 	}
 	if !anyReachable(addrs, timeout) {
 		return fail(errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";")))
@@ -144,7 +174,8 @@ func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		_ = p.Shutdown()
 		return fail(errf(C.RMQ_ERR_STATE, "cannot start producer: %v", err))
 	}
-	*outHandle = C.uint64_t(newHandle(&producerState{p: p, nameServers: addrs, timeout: timeout, maxSize: maxSize}))
+	*outHandle = C.uint64_t(newHandle(&producerState{p: p, nameServers: addrs, timeout: timeout, maxSize: maxSize,
+		compressAt: compressAt, level: level}))
 	return C.RMQ_OK
 }
 
@@ -278,6 +309,7 @@ func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out 
 	if err != nil {
 		return fail(err)
 	}
+	st.compress(msg)
 	timeout := st.timeout
 	if timeoutMs > 0 {
 		timeout = time.Duration(timeoutMs) * time.Millisecond

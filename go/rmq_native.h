@@ -109,8 +109,11 @@ int32_t rmq_last_error(char *buf, int32_t cap);
 void rmq_free(void *p);
 
 /* Writes a JSON object of internal counters ({"handles": n,
- * "goroutines": n, ...}) to *out (release with rmq_free), its length to
- * *out_len. For leak tests and diagnostics. */
+ * "producers": n, "consumers": n, "admins": n, "goroutines": n,
+ * "goroutines_lingering": n}) to *out (release with rmq_free), its length
+ * to *out_len. goroutines_lingering counts SDK goroutines of closed clients
+ * that end on their own (sleeping timers, pulls waiting for their deadline).
+ * For leak tests and diagnostics. */
 int32_t rmq_debug_stats(uint8_t **out, int64_t *out_len);
 
 /* Test hook: panics inside the library; the panic is recovered and the call
@@ -138,8 +141,11 @@ int32_t rmq_log_poll(int32_t timeout_ms, uint8_t **out, int64_t *out_len,
  *   "name_server" (string, required, "host:port[;host:port]"),
  *   "group" (string), "instance_name" (string, default unique per producer),
  *   "send_timeout_ms" (int), "retries" (int), "namespace" (string),
- *   "access_key"/"secret_key" (strings), "compress_over" (int bytes),
- *   "compress_level" (int).
+ *   "access_key"/"secret_key" (strings), "compress_over" (int bytes: bodies
+ *   at least this large are zlib-compressed when that makes them smaller;
+ *   default 4096, 0 = never), "compress_level" (int 1..9, default 5),
+ *   "max_message_size" (int bytes, default 4 MiB: larger bodies are
+ *   rejected before sending).
  * Unknown keys are an RMQ_ERR_INVALID_ARGUMENT. On success *out_handle
  * receives the handle. */
 int32_t rmq_producer_new(char *config, int64_t config_len,

@@ -621,21 +621,39 @@ def _is_ours(pid: int, marker: str, role: str) -> bool:
     return marker in joined and f"{_ROLE_PROP}{role}" in joined
 
 
-def _terminate(pid: int, timeout: float) -> None:
+def _send_term(pid: int) -> None:
     if _IS_WINDOWS:
         subprocess.run(["taskkill", "/PID", str(pid), "/T"], capture_output=True, stdin=subprocess.DEVNULL)
-        if _wait_dead(pid, min(timeout, 10.0)):
-            return
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _send_kill(pid: int) -> None:
+    if _IS_WINDOWS:
         subprocess.run(["taskkill", "/PID", str(pid), "/T", "/F"], capture_output=True, stdin=subprocess.DEVNULL)
-        _wait_dead(pid, 10.0)
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if _wait_dead(pid, timeout):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _wait_dead(pid, 10.0)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _terminate_all(pids: List[int], timeout: float) -> None:
+    """Graceful stop in order: SIGTERM the first pid, give it a moment (the broker unregisters
+    from the name server right at the start of its shutdown hook), SIGTERM the rest, wait for
+    all up to ``timeout`` seconds, then SIGKILL whatever is left."""
+    deadline = time.monotonic() + timeout
+    for i, pid in enumerate(pids):
+        _send_term(pid)
+        if i == 0 and len(pids) > 1:
+            _wait_dead(pid, min(2.0, timeout))
+    for pid in pids:
+        if not _wait_dead(pid, max(0.0, deadline - time.monotonic())):
+            _send_kill(pid)
+            _wait_dead(pid, 10.0)
+        proc = _CHILDREN.pop(pid, None)
+        if proc is not None:
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=5)
 
 
 def _wait_dead(pid: int, timeout: float) -> bool:
@@ -814,7 +832,11 @@ def _java_cmd(
         "-Djava.net.preferIPv4Stack=true",
         f"-Drocketmq.home.dir={sd}",
         f"-Duser.home={sd}",
+        # RocketMQ's shaded logback, using the component's own config from its jar; it writes
+        # to ${user.home}/logs/rocketmqlogs (= <state dir>/logs/rocketmqlogs)
         f"-Drmq.logback.configurationFile=rmq.{role}.logback.xml",
+        # don't dump logback's own configuration status (a deprecation warning) to stdout
+        "-Dlogback.statusListenerClass=org.apache.rocketmq.logging.ch.qos.logback.core.status.NopStatusListener",
         "-Dfile.encoding=UTF-8",
         *extra,
         "-cp", os.pathsep.join(cp),
@@ -911,17 +933,18 @@ def start(
                         "stop it first to use other ports"
                     )
                 if clean:
-                    raise DevBrokerError(f"cannot --clean while the dev broker from {sd} is running; stop it first")
-                ok, why = _wait_ready(state["namesrv_addr"], state["broker_addr"], alive, min(timeout, 30.0))
-                if ok:
-                    log(f"dev broker already running (pids {alive['namesrv']}, {alive['broker']})")
-                    return state["namesrv_addr"]
-                log(f"running dev broker is not healthy ({why}); restarting it")
+                    log("restarting the running dev broker with a clean store")
+                else:
+                    ok, why = _wait_ready(state["namesrv_addr"], state["broker_addr"], alive, min(timeout, 30.0))
+                    if ok:
+                        log(f"dev broker already running (pids {alive['namesrv']}, {alive['broker']})")
+                        return state["namesrv_addr"]
+                    log(f"running dev broker is not healthy ({why}); restarting it")
             elif alive:
                 log("found a partially running dev broker; stopping its leftovers")
-            for role in ("broker", "namesrv"):
-                if role in alive:
-                    _terminate(alive[role], DEFAULT_STOP_TIMEOUT)
+            _terminate_all([alive[r] for r in ("broker", "namesrv") if r in alive], DEFAULT_STOP_TIMEOUT)
+            if alive:
+                _wait_ports_free([state["namesrv"]["port"], *_broker_ports(state["broker"]["port"])], 15.0)
             _remove_state(sd)
 
         n_port = int(namesrv_port or DEFAULT_NAMESRV_PORT)
@@ -990,9 +1013,7 @@ def start(
             if not ok:
                 raise DevBrokerError(f"dev broker not ready after {timeout:.0f}s: {why}")
         except BaseException as exc:
-            for role in ("broker", "namesrv"):
-                if role in started:
-                    _terminate(started[role], 10.0)
+            _terminate_all([started[r] for r in ("broker", "namesrv") if r in started], 10.0)
             _remove_state(sd)
             if isinstance(exc, DevBrokerError):
                 raise DevBrokerError(f"{exc}\n{_log_tail(sd)}") from None
@@ -1053,16 +1074,11 @@ def stop(
         stopped = False
         if state:
             alive = _alive_procs(sd, state)
-            for role in ("broker", "namesrv"):  # broker first, so it unregisters cleanly
-                pid = alive.get(role)
-                if pid:
-                    log(f"stopping {role} (pid {pid})")
-                    _terminate(pid, timeout)
-                    proc = _CHILDREN.pop(pid, None)
-                    if proc is not None:
-                        with contextlib.suppress(Exception):
-                            proc.wait(timeout=5)
-                    stopped = True
+            order = [r for r in ("broker", "namesrv") if r in alive]  # broker first: it unregisters
+            if order:
+                log("stopping " + ", ".join(f"{r} (pid {alive[r]})" for r in order))
+                _terminate_all([alive[r] for r in order], timeout)
+                stopped = True
             ports = [state["namesrv"]["port"], *_broker_ports(state["broker"]["port"])]
             if stopped:
                 busy = _wait_ports_free(ports, 15.0)

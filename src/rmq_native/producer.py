@@ -35,8 +35,9 @@ class Producer(NativeClient):
         namespace: prefix isolating topics and groups.
         access_key, secret_key: ACL credentials.
         instance_name: the client instance name; unique per producer by default.
-        compress_over: bodies larger than this many bytes are compressed.
-        compress_level: zlib level 0-9.
+        compress_over: bodies of at least this many bytes are compressed when that
+            makes them smaller (0: never).
+        compress_level: zlib level 1-9.
         max_message_size: larger bodies are rejected before sending.
 
     Use as a context manager, or call :meth:`close` (idempotent).
@@ -70,8 +71,8 @@ class Producer(NativeClient):
             check_type(n, v, int, "an int")
             if v < 0:
                 raise InvalidArgumentError(f"{n} must be >= 0, not {v}")
-        if compress_level > 9:
-            raise InvalidArgumentError(f"compress_level must be 0..9, not {compress_level}")
+        if not 1 <= compress_level <= 9:
+            raise InvalidArgumentError(f"compress_level must be 1..9, not {compress_level}")
         for n, s in (("namespace", namespace), ("access_key", access_key), ("secret_key", secret_key),
                      ("instance_name", instance_name)):
             if s is not None:
@@ -92,7 +93,7 @@ class Producer(NativeClient):
                 access_key=access_key,
                 secret_key=secret_key,
                 instance_name=instance_name,
-                compress_over=compress_over or None,
+                compress_over=compress_over,
                 compress_level=compress_level,
                 max_message_size=self._max_message_size,
             ),
