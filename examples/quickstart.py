@@ -11,7 +11,6 @@ RocketMQ jars) and leaves it running for the next time.
 from __future__ import annotations
 
 import os
-import uuid
 
 from rmq_native import Admin, Consumer, Producer, devbroker
 
@@ -19,7 +18,7 @@ from rmq_native import Admin, Consumer, Producer, devbroker
 def main() -> None:
     name_server = os.environ.get("RMQ_NAMESRV") or devbroker.start()
     topic = "quickstart"
-    group = f"quickstart-{uuid.uuid4().hex[:8]}"
+    group = "quickstart"  # offsets are kept per group: each run receives its own 10
 
     with Admin(name_server) as admin:
         admin.create_topic(topic, queues=4)

@@ -922,11 +922,12 @@ def start(
     with _file_lock(sd / ".lock"):
         state = _read_state(sd)
         if state:
+            # restarting (clean / unhealthy / leftovers): keep the recorded ports unless told otherwise
+            namesrv_port = namesrv_port or state["namesrv"]["port"]
+            broker_port = broker_port or state["broker"]["port"]
             alive = _alive_procs(sd, state)
             if set(alive) == {"namesrv", "broker"}:
-                want_n = namesrv_port or state["namesrv"]["port"]
-                want_b = broker_port or state["broker"]["port"]
-                if (want_n, want_b) != (state["namesrv"]["port"], state["broker"]["port"]):
+                if (namesrv_port, broker_port) != (state["namesrv"]["port"], state["broker"]["port"]):
                     raise DevBrokerError(
                         f"a dev broker from {sd} is already running on name server port "
                         f"{state['namesrv']['port']} / broker port {state['broker']['port']}; "
