@@ -291,9 +291,18 @@ func appendField(buf []byte, s string) []byte {
 
 // encodeDelivery appends one record in the layout rmq_native.h describes.
 func encodeDelivery(buf []byte, d *delivery) []byte {
-	m := d.msg
 	buf = binary.LittleEndian.AppendUint64(buf, d.id)
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(m.Queue.QueueId))
+	return encodeMessage(buf, d.msg)
+}
+
+// encodeMessage appends a message in the record layout of
+// rmq_consumer_poll, after the delivery id.
+func encodeMessage(buf []byte, m *primitive.MessageExt) []byte {
+	queueID := 0
+	if m.Queue != nil {
+		queueID = m.Queue.QueueId
+	}
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(queueID))
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(m.ReconsumeTimes))
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.QueueOffset))
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.BornTimestamp))

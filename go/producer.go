@@ -7,9 +7,12 @@ import "C"
 
 import (
 	"bytes"
+	"encoding/binary"
 	"compress/zlib"
 	"context"
+	"hash/fnv"
 	"math"
+	"strconv"
 	"regexp"
 	"strings"
 	"sync"
@@ -38,8 +41,15 @@ type producerConfig struct {
 
 type producerState struct {
 	mu          sync.RWMutex // read-held by sends, write-held by close
-	closed      bool
-	p           rocketmq.Producer
+	closing     bool         // no new sends (set first by close)
+	closed      bool         // shut down
+	p           rocketmq.Producer            // a plain producer, or
+	tp          rocketmq.TransactionProducer // a transaction producer
+	start       func() error
+	shutdown    func() error
+	inflight    sync.WaitGroup  // asynchronous sends
+	completions chan completion // finished asynchronous sends
+	tx          *txState        // transaction producers only
 	nameServers []string
 	timeout     time.Duration
 	maxSize     int
@@ -97,22 +107,19 @@ func credentials(ak, sk string) (primitive.Credentials, error) {
 	return primitive.Credentials{AccessKey: ak, SecretKey: sk}, nil
 }
 
-//export rmq_producer_new
-func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if outHandle == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL"))
-	}
+// newProducer validates a configuration and starts a producer, or a
+// transaction producer when listener is not nil.
+func newProducer(config *C.char, configLen C.int64_t, listener primitive.TransactionListener) (*producerState, error) {
 	var cfg producerConfig
 	if err := decodeConfig(config, configLen, &cfg); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	addrs, err := nameServers(cfg.NameServer)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if cfg.SendTimeoutMs < 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "send_timeout_ms must be >= 0"))
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "send_timeout_ms must be >= 0")
 	}
 	timeout := 3 * time.Second
 	if cfg.SendTimeoutMs > 0 {
@@ -123,7 +130,7 @@ func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		group = "rmq_native_producer"
 	}
 	if err := validText("group", group); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	maxSize := cfg.MaxMessageSize
 	if maxSize <= 0 {
@@ -134,10 +141,13 @@ func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		producer.WithGroupName(group),
 		producer.WithInstanceName(uniqueInstance(cfg.InstanceName)),
 		producer.WithSendMsgTimeout(timeout),
+		producer.WithQueueSelector(&shardingSelector{rr: producer.NewRoundRobinQueueSelector()}),
+		// The library compresses (see compress); the SDK never does.
+		producer.WithCompressMsgBodyOverHowmuch(math.MaxInt32),
 	}
 	if cfg.Retries != nil {
 		if *cfg.Retries < 0 {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "retries must be >= 0"))
+			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "retries must be >= 0")
 		}
 		opts = append(opts, producer.WithRetry(*cfg.Retries))
 	}
@@ -147,12 +157,10 @@ func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	if cfg.AccessKey != "" || cfg.SecretKey != "" {
 		cr, err := credentials(cfg.AccessKey, cfg.SecretKey)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		opts = append(opts, producer.WithCredentials(cr))
 	}
-	// The library compresses (see compress); the SDK never does.
-	opts = append(opts, producer.WithCompressMsgBodyOverHowmuch(math.MaxInt32))
 	compressAt, level := 4096, 5
 	if cfg.CompressOver != nil {
 		compressAt = *cfg.CompressOver // 0 disables compression
@@ -161,22 +169,61 @@ func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		level = *cfg.CompressLevel
 	}
 	if compressAt < 0 || level < 1 || level > 9 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "compress_over must be >= 0 and compress_level 1..9"))
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "compress_over must be >= 0 and compress_level 1..9")
 	}
 	if !anyReachable(addrs, timeout) {
-		return fail(errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";")))
+		return nil, errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";"))
 	}
-	p, err := rocketmq.NewProducer(opts...)
+	st := &producerState{nameServers: addrs, timeout: timeout, maxSize: maxSize, compressAt: compressAt,
+		level: level, completions: make(chan completion, 1024)}
+	if listener == nil {
+		p, err := rocketmq.NewProducer(opts...)
+		if err != nil {
+			return nil, errf(C.RMQ_ERR_STATE, "cannot create producer: %v", err)
+		}
+		st.p, st.start, st.shutdown = p, p.Start, p.Shutdown
+	} else {
+		tp, err := rocketmq.NewTransactionProducer(listener, opts...)
+		if err != nil {
+			return nil, errf(C.RMQ_ERR_STATE, "cannot create transaction producer: %v", err)
+		}
+		st.tp, st.start, st.shutdown = tp, tp.Start, tp.Shutdown
+	}
+	if err := st.start(); err != nil {
+		_ = st.shutdown()
+		return nil, errf(C.RMQ_ERR_STATE, "cannot start producer: %v", err)
+	}
+	return st, nil
+}
+
+//export rmq_producer_new
+func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
+	defer guard(&rc)
+	if outHandle == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL"))
+	}
+	st, err := newProducer(config, configLen, nil)
 	if err != nil {
-		return fail(errf(C.RMQ_ERR_STATE, "cannot create producer: %v", err))
+		return fail(err)
 	}
-	if err := p.Start(); err != nil {
-		_ = p.Shutdown()
-		return fail(errf(C.RMQ_ERR_STATE, "cannot start producer: %v", err))
-	}
-	*outHandle = C.uint64_t(newHandle(&producerState{p: p, nameServers: addrs, timeout: timeout, maxSize: maxSize,
-		compressAt: compressAt, level: level}))
+	*outHandle = C.uint64_t(newHandle(st))
 	return C.RMQ_OK
+}
+
+// shardingSelector sends messages with a sharding key to the queue its hash
+// picks (so a key's messages stay in order) and the others round-robin.
+type shardingSelector struct {
+	rr producer.QueueSelector
+}
+
+func (s *shardingSelector) Select(msg *primitive.Message, mqs []*primitive.MessageQueue, lastBroker string) *primitive.MessageQueue {
+	key := msg.GetShardingKey()
+	if key == "" || len(mqs) == 0 {
+		return s.rr.Select(msg, mqs, lastBroker)
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return mqs[h.Sum32()%uint32(len(mqs))]
 }
 
 // buildMessage converts and validates a C rmq_message.
@@ -248,6 +295,28 @@ func buildMessage(m *C.rmq_message, maxSize int) (*primitive.Message, error) {
 			msg.WithProperty(k, v)
 		}
 	}
+	shardingKey, err := goString(m.sharding_key, m.sharding_key_len)
+	if err != nil {
+		return nil, err
+	}
+	if shardingKey != "" {
+		if err := validText("sharding_key", shardingKey); err != nil {
+			return nil, err
+		}
+		msg.WithShardingKey(shardingKey)
+	}
+	if m.reserved != 0 {
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "rmq_message.reserved must be 0")
+	}
+	if m.deliver_at_ms < 0 {
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "deliver_at_ms must be >= 0")
+	}
+	if m.deliver_at_ms > 0 {
+		if m.delay_level != 0 {
+			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "give either a delay level or a delivery time, not both")
+		}
+		msg.WithProperty("TIMER_DELIVER_MS", strconv.FormatInt(int64(m.deliver_at_ms), 10))
+	}
 	if m.delay_level < 0 || m.delay_level > 18 {
 		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "delay_level must be 0..18, not %d", int32(m.delay_level))
 	}
@@ -295,6 +364,44 @@ func producerFor(h C.uint64_t) (*producerState, error) {
 	return st, nil
 }
 
+// prepare validates a message for this producer and compresses it.
+func (st *producerState) prepare(m *C.rmq_message) (*primitive.Message, error) {
+	msg, err := buildMessage(m, st.maxSize)
+	if err != nil {
+		return nil, err
+	}
+	st.compress(msg)
+	return msg, nil
+}
+
+func (st *producerState) timeoutFor(timeoutMs C.int32_t) time.Duration {
+	if timeoutMs > 0 {
+		return time.Duration(timeoutMs) * time.Millisecond
+	}
+	return st.timeout
+}
+
+// sendSync sends msgs (one, or a batch) and waits at most timeout. The
+// caller holds st.mu for reading.
+func (st *producerState) sendSync(timeout time.Duration, msgs ...*primitive.Message) (*primitive.SendResult, error) {
+	if st.closed {
+		return nil, errf(C.RMQ_ERR_CLOSED, "producer is closed")
+	}
+	if st.p == nil {
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res, err := st.p.SendSync(ctx, msgs...)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return nil, sendError(err, st, msgs[0].Topic, timeout)
+	}
+	return res, nil
+}
+
 //export rmq_producer_send
 func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
 	defer guard(&rc)
@@ -305,47 +412,244 @@ func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out 
 	if out == nil {
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "result must not be NULL"))
 	}
-	msg, err := buildMessage(m, st.maxSize)
+	msg, err := st.prepare(m)
 	if err != nil {
 		return fail(err)
 	}
-	st.compress(msg)
-	timeout := st.timeout
-	if timeoutMs > 0 {
-		timeout = time.Duration(timeoutMs) * time.Millisecond
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if st.closing {
+		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
+	}
+	res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
+	if err != nil {
+		return fail(err)
+	}
+	fillResult(out, res)
+	return C.RMQ_OK
+}
+
+//export rmq_producer_send_batch
+func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t, timeoutMs C.int32_t,
+	out *C.rmq_send_result, outIds **C.uint8_t, outIdsLen *C.int64_t) (rc C.int32_t) {
+	defer guard(&rc)
+	st, err := producerFor(h)
+	if err != nil {
+		return fail(err)
+	}
+	if out == nil || outIds == nil || outIdsLen == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
+	}
+	*outIds, *outIdsLen = nil, 0
+	if count <= 0 || msgs == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a batch needs at least one message"))
+	}
+	batch := make([]*primitive.Message, 0, int(count))
+	total := 0
+	for i, m := range unsafe.Slice(msgs, int(count)) {
+		if m.delay_level != 0 || m.deliver_at_ms != 0 || m.sharding_key_len != 0 {
+			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch message %d: no delay, delivery time or sharding key in a batch", i))
+		}
+		msg, err := buildMessage(&m, st.maxSize)
+		if err != nil {
+			return fail(errf(classify(err), "batch message %d: %v", i, strings.TrimPrefix(err.Error(), "rmq_native: ")))
+		}
+		if i > 0 && msg.Topic != batch[0].Topic {
+			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "all messages of a batch must have the same topic"))
+		}
+		total += len(msg.Body)
+		batch = append(batch, msg)
+	}
+	if total > st.maxSize {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch of %d bytes exceeds the maximum message size of %d bytes", total, st.maxSize))
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if st.closed {
+	if st.closing {
 		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	res, err := st.p.SendSync(ctx, msg)
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
+	res, err := st.sendSync(st.timeoutFor(timeoutMs), batch...)
 	if err != nil {
-		return fail(sendError(err, st, msg.Topic, timeout))
+		return fail(err)
 	}
+	ids := res.MsgID
+	res.MsgID = strings.SplitN(ids, ",", 2)[0]
 	fillResult(out, res)
+	export([]byte(ids), outIds, outIdsLen)
+	return C.RMQ_OK
+}
+
+//export rmq_producer_send_oneway
+func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) (rc C.int32_t) {
+	defer guard(&rc)
+	st, err := producerFor(h)
+	if err != nil {
+		return fail(err)
+	}
+	msg, err := st.prepare(m)
+	if err != nil {
+		return fail(err)
+	}
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if st.closing {
+		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
+	}
+	if st.p == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
+	defer cancel()
+	if err := st.p.SendOneWay(ctx, msg); err != nil {
+		return fail(sendError(err, st, msg.Topic, st.timeout))
+	}
+	return C.RMQ_OK
+}
+
+// completion is the outcome of one asynchronous send.
+type completion struct {
+	token uint64
+	res   *primitive.SendResult
+	err   error
+}
+
+//export rmq_producer_send_async
+func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) (rc C.int32_t) {
+	defer guard(&rc)
+	st, err := producerFor(h)
+	if err != nil {
+		return fail(err)
+	}
+	msg, err := st.prepare(m)
+	if err != nil {
+		return fail(err)
+	}
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if st.closing {
+		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
+	}
+	if st.p == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send"))
+	}
+	timeout := st.timeoutFor(timeoutMs)
+	st.inflight.Add(1)
+	// The SDK's own SendAsync never retries (upstream issue 1157): each
+	// asynchronous send is a synchronous one on its own goroutine.
+	go func() {
+		defer st.inflight.Done()
+		c := completion{token: uint64(token)}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					c.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)
+				}
+			}()
+			st.mu.RLock()
+			defer st.mu.RUnlock()
+			c.res, c.err = st.sendSync(timeout, msg)
+		}()
+		st.completions <- c
+	}()
+	return C.RMQ_OK
+}
+
+//export rmq_producer_poll_completions
+func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeoutMs C.int32_t,
+	out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
+	defer guard(&rc)
+	if out == nil || outLen == nil || outCount == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
+	}
+	*out, *outLen, *outCount = nil, 0, 0
+	st, err := producerFor(h)
+	if err != nil {
+		return fail(err)
+	}
+	if maxCompletions <= 0 || timeoutMs < 0 {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_completions must be > 0 and timeout_ms >= 0"))
+	}
+	var done []completion
+	t := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case c := <-st.completions:
+		done = append(done, c)
+	case <-t.C:
+	}
+	for len(done) > 0 && len(done) < int(maxCompletions) {
+		select {
+		case c := <-st.completions:
+			done = append(done, c)
+			continue
+		default:
+		}
+		break
+	}
+	if len(done) == 0 {
+		return C.RMQ_OK
+	}
+	var buf []byte
+	for _, c := range done {
+		buf = binary.LittleEndian.AppendUint64(buf, c.token)
+		var code int32
+		var errText string
+		r := &primitive.SendResult{MessageQueue: &primitive.MessageQueue{}}
+		if c.err != nil {
+			code = classify(c.err)
+			errText = c.err.Error()
+		} else {
+			r = c.res
+		}
+		queueID, brokerName := 0, ""
+		if r.MessageQueue != nil {
+			queueID, brokerName = r.MessageQueue.QueueId, r.MessageQueue.BrokerName
+		}
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(code))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(queueID))
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(r.QueueOffset))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(r.Status))
+		for _, f := range []string{r.MsgID, r.OffsetMsgID, brokerName, r.TransactionID, errText} {
+			buf = appendField(buf, f)
+		}
+	}
+	export(buf, out, outLen)
+	*outCount = C.int32_t(len(done))
 	return C.RMQ_OK
 }
 
 //export rmq_producer_close
 func rmq_producer_close(h C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
-	v, _ := lookup(h)
-	st, ok := v.(*producerState)
+	st, ok := takeHandle(h).(*producerState)
 	if !ok {
 		return C.RMQ_OK // idempotent: unknown or already closed
 	}
-	takeHandle(h)
+	st.mu.Lock()
+	st.closing = true // from now on no send starts
+	st.mu.Unlock()
+	if st.tx != nil {
+		st.tx.close() // transactions still waiting end as UNKNOWN
+	}
+	// Let asynchronous sends finish (each bounded by its timeout) while
+	// draining their completions, which nobody will poll any more.
+	drained := make(chan struct{})
+	go func() {
+		st.inflight.Wait()
+		close(drained)
+	}()
+	for waiting := true; waiting; {
+		select {
+		case <-st.completions:
+		case <-drained:
+			waiting = false
+		}
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !st.closed {
 		st.closed = true
-		if err := st.p.Shutdown(); err != nil {
+		if err := st.shutdown(); err != nil {
 			return fail(errf(C.RMQ_ERR_STATE, "producer shutdown: %v", err))
 		}
 	}

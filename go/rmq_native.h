@@ -63,7 +63,11 @@ extern "C" {
  * properties: NUL-separated key/value pairs "k1\0v1\0k2\0v2\0" (every key
  * and value NUL-terminated, so properties_len counts the NULs).
  * keys: the message keys separated by single spaces.
- * delay_level: 0 = none, 1..18 = the broker's delay levels. */
+ * delay_level: 0 = none, 1..18 = the broker's delay levels.
+ * deliver_at_ms: 0 = now, else the delivery time in ms since the epoch
+ *   (RocketMQ 5 timer messages); not together with delay_level.
+ * sharding_key: messages with the same non-empty key go to the same queue
+ *   (ordered sending). */
 typedef struct rmq_message {
     const char *topic;
     int64_t topic_len;
@@ -75,8 +79,11 @@ typedef struct rmq_message {
     int64_t keys_len;
     const char *properties;
     int64_t properties_len;
+    const char *sharding_key;
+    int64_t sharding_key_len;
+    int64_t deliver_at_ms;
     int32_t delay_level;
-    int32_t reserved;
+    int32_t reserved; /* must be 0 */
 } rmq_message;
 
 /* The outcome of a successful send; filled by the library, owned by the
@@ -156,8 +163,81 @@ int32_t rmq_producer_new(char *config, int64_t config_len,
 int32_t rmq_producer_send(uint64_t producer, rmq_message *msg,
                           int32_t timeout_ms, rmq_send_result *out);
 
-/* Shuts the producer down and releases its handle. Idempotent. */
+/* Sends count messages of one topic as one batch, in one round trip
+ * (no delay, deliver_at or sharding key). On success *out receives the
+ * result of the batch (its msg_id is the first message's) and *out_ids
+ * (release with rmq_free) every message id, comma-separated. */
+int32_t rmq_producer_send_batch(uint64_t producer, rmq_message *msgs,
+                                int32_t count, int32_t timeout_ms,
+                                rmq_send_result *out, uint8_t **out_ids,
+                                int64_t *out_ids_len);
+
+/* Sends one message without waiting for the broker (fire and forget); only
+ * validation and connection errors are reported. */
+int32_t rmq_producer_send_oneway(uint64_t producer, rmq_message *msg);
+
+/* Starts sending one message in the background and returns at once. The
+ * outcome is reported, with the caller's token, by
+ * rmq_producer_poll_completions. The send gets timeout_ms (<= 0: the
+ * producer's send timeout) and the producer's retries. */
+int32_t rmq_producer_send_async(uint64_t producer, rmq_message *msg,
+                                int32_t timeout_ms, uint64_t token);
+
+/* Takes up to max_completions finished asynchronous sends, waiting at most
+ * timeout_ms for the first. *out (release with rmq_free; NULL when 0) holds
+ * *out_count records, each (little-endian):
+ *   uint64 token | int32 status (RMQ_OK or RMQ_ERR_*) | int32 queue_id |
+ *   int64 queue_offset | int32 send_status | then 5 fields, each uint32 len
+ *   + bytes: msg_id, offset_msg_id, broker_name, transaction_id, error. */
+int32_t rmq_producer_poll_completions(uint64_t producer,
+                                      int32_t max_completions,
+                                      int32_t timeout_ms, uint8_t **out,
+                                      int64_t *out_len, int32_t *out_count);
+
+/* Shuts the producer down and releases its handle. Asynchronous sends
+ * still running are waited for (each at most its timeout); their outcomes
+ * are dropped. Idempotent. Works for transaction producers too. */
 int32_t rmq_producer_close(uint64_t producer);
+
+/* ---- transactions -------------------------------------------------------- */
+
+/* Transaction states (rmq_tx_end, rmq_tx_check_reply). */
+#define RMQ_TX_COMMIT 0
+#define RMQ_TX_ROLLBACK 1
+#define RMQ_TX_UNKNOWN 2
+
+/* Creates and starts a transaction producer; config as rmq_producer_new.
+ * Close it with rmq_producer_close. */
+int32_t rmq_tx_producer_new(char *config, int64_t config_len,
+                            uint64_t *out_handle);
+
+/* Sends the half message of a transaction and returns once the broker
+ * stored it. *out_tx receives a transaction token and out->msg_id /
+ * out->transaction_id are set. The caller then runs its local transaction
+ * and MUST call rmq_tx_end with the token (until then the library waits;
+ * closing the producer ends waiting transactions as UNKNOWN). */
+int32_t rmq_tx_send(uint64_t producer, rmq_message *msg, int32_t timeout_ms,
+                    rmq_send_result *out, uint64_t *out_tx);
+
+/* Ends a transaction begun by rmq_tx_send with RMQ_TX_COMMIT,
+ * RMQ_TX_ROLLBACK or RMQ_TX_UNKNOWN (the broker will ask later through a
+ * check), and fills *out with the half message's full send result. */
+int32_t rmq_tx_end(uint64_t producer, uint64_t tx, int32_t state,
+                   rmq_send_result *out);
+
+/* Takes up to max_checks pending broker checks of transactions left
+ * UNKNOWN, waiting at most timeout_ms for the first. Records in *out
+ * (release with rmq_free) are: uint64 check_id, then the message in the
+ * layout of rmq_consumer_poll (without its delivery id). Every check must be
+ * answered with rmq_tx_check_reply (unanswered checks count as UNKNOWN after
+ * 30 s). */
+int32_t rmq_tx_poll_checks(uint64_t producer, int32_t max_checks,
+                           int32_t timeout_ms, uint8_t **out,
+                           int64_t *out_len, int32_t *out_count);
+
+/* Answers a check with a transaction state. Unknown ids are ignored. */
+int32_t rmq_tx_check_reply(uint64_t producer, uint64_t check_id,
+                           int32_t state);
 
 /* ---- consumer --------------------------------------------------------- */
 

@@ -173,7 +173,8 @@ def separate_home(tmp_path_factory):
     busy = [p for p in sorted(ALL_PORTS) if devbroker._port_in_use(p)]
     if busy:
         pytest.skip(f"test ports {busy} are in use on 127.0.0.1")
-    home = tmp_path_factory.mktemp("devbroker-home")
+    home = tmp_path_factory.mktemp("devbroker") / "home-long"
+    home.mkdir()
     yield home
     devbroker.stop(home=home, clean=True, quiet=True)
 
@@ -251,7 +252,7 @@ def test_start_status_idempotent_stop(separate_home, tmp_path):
         state = json.loads((home / devbroker._STATE_FILE).read_text())
         fake = dict(state, namesrv={"pid": decoy.pid, "port": NAMESRV_PORT},
                     broker={"pid": pids[1], "port": BROKER_PORT})  # real broker, but not this home's
-        fake_home = tmp_path / "fake-home"
+        fake_home = home.parent / "home"  # its marker is a string prefix of the real one
         fake_home.mkdir()
         (fake_home / devbroker._STATE_FILE).write_text(json.dumps(fake))
         assert devbroker.stop(home=fake_home, quiet=True) is False

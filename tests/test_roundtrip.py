@@ -86,7 +86,7 @@ def test_empty_and_oversized_bodies_fail_before_sending(producer: Producer, topi
     with pytest.raises(rmq_native.InvalidArgumentError, match="exceeds the maximum message size"):
         producer.send(topic, b"x" * (4 * 1024 * 1024 + 1))
     # the C ABI enforces it too, for callers other than Python
-    m, keep = producer._message(topic, b"x", None, None, None, None)
+    m, keep = producer._message(topic, b"x")
     big = b"x" * (4 * 1024 * 1024 + 1)
     buf = rmq_native._ffi.ffi.from_buffer(big)
     m.body, m.body_len = buf, len(big)

@@ -32,8 +32,8 @@ from .errors import (
     TimeoutError,
     UnreachableError,
 )
-from .message import Message, SendResult, SendStatus
-from .producer import Producer
+from .message import Message, OutgoingMessage, SendResult, SendStatus, TransactionState
+from .producer import Producer, TransactionProducer
 
 logging.getLogger("rmq_native").addHandler(logging.NullHandler())
 
@@ -49,10 +49,13 @@ __all__ = [
     "LibraryError",
     "Message",
     "NoRouteError",
+    "OutgoingMessage",
     "Producer",
     "RocketMQError",
     "SendResult",
     "SendStatus",
     "TimeoutError",
+    "TransactionProducer",
+    "TransactionState",
     "UnreachableError",
 ]

@@ -29,7 +29,7 @@ _HEAD = struct.Struct("<QiiqqqI")  # id, queue, reconsume, offset, born, store, 
 _LEN = struct.Struct("<I")
 
 
-def _decode(data: bytes, count: int, consumer: Consumer) -> list[Message]:
+def _decode(data: bytes, count: int, consumer: Consumer | None) -> list[Message]:
     """Decode the record layout of ``rmq_consumer_poll`` (see rmq_native.h)."""
     out = []
     pos = 0

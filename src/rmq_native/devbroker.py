@@ -617,8 +617,12 @@ def _is_ours(pid: int, marker: str, role: str) -> bool:
     if args is None:
         # No way to read the command line (Windows, exotic OS): trust the recorded pid.
         return not _IS_LINUX
-    joined = " ".join(args)
-    return marker in joined and f"{_ROLE_PROP}{role}" in joined
+    role_arg = f"{_ROLE_PROP}{role}"
+    if marker in args and role_arg in args:  # exact argv elements (/proc on Linux)
+        return True
+    # `ps` output is split on spaces, so a state dir containing spaces needs a joined match
+    joined = f" {' '.join(args)} "
+    return f" {marker} " in joined and f" {role_arg} " in joined
 
 
 def _send_term(pid: int) -> None:

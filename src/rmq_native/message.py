@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Mapping
 if TYPE_CHECKING:
     from .consumer import Consumer
 
-__all__ = ["SendStatus", "SendResult", "Message"]
+__all__ = ["SendStatus", "SendResult", "Message", "OutgoingMessage", "TransactionState"]
 
 
 class SendStatus(enum.IntEnum):
@@ -19,6 +19,24 @@ class SendStatus(enum.IntEnum):
     FLUSH_DISK_TIMEOUT = 1
     FLUSH_SLAVE_TIMEOUT = 2
     SLAVE_NOT_AVAILABLE = 3
+
+
+class TransactionState(enum.IntEnum):
+    """The outcome of a local transaction (``execute`` and ``check``)."""
+
+    COMMIT = 0
+    ROLLBACK = 1
+    UNKNOWN = 2
+
+
+@dataclass
+class OutgoingMessage:
+    """A message to send in a batch, with its own tags, keys and properties."""
+
+    body: bytes | str
+    tags: str | None = None
+    keys: str | list[str] | None = None
+    properties: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,8 @@ class SendResult:
     offset_msg_id: str = ""
     broker_name: str = ""
     transaction_id: str = ""
+    msg_ids: tuple[str, ...] = ()
+    """For a batch: the id of every message, in order."""
 
 
 @dataclass(eq=False)
