@@ -64,6 +64,7 @@ type consumerState struct {
 	done       chan struct{}  // closed when the consumer is closed
 	closing    atomic.Bool
 	closeOnce  sync.Once
+	startMu    sync.Mutex // orders refreshRoutes and close
 	nextID     atomic.Uint64
 	lastSettle atomic.Int64 // unix nanos of the last settlement
 
@@ -271,8 +272,29 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		_ = c.Shutdown()
 		return fail(errf(classify(err), "cannot start consumer: %v", err))
 	}
+	go st.refreshRoutes()
 	*outHandle = C.uint64_t(newHandle(st))
 	return C.RMQ_OK
+}
+
+// refreshRoutes repeats the SDK's start-up route update shortly after the
+// start. A new group's retry topic (%RETRY%group) is created by the broker
+// when the first heartbeat arrives, after the SDK looked up its routes;
+// without this the SDK would only learn of it 30 s later, delaying the
+// redelivery of nacked messages. Start is idempotent apart from that update.
+func (st *consumerState) refreshRoutes() {
+	for _, d := range []time.Duration{time.Second, 2 * time.Second} {
+		select {
+		case <-st.done:
+			return
+		case <-time.After(d):
+		}
+		st.startMu.Lock()
+		if !st.closing.Load() {
+			_ = st.c.Start()
+		}
+		st.startMu.Unlock()
+	}
 }
 
 func consumerFor(h C.uint64_t) (*consumerState, error) {
@@ -433,7 +455,9 @@ func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int
 // unsettled ones are never committed, so the broker redelivers them.
 func (st *consumerState) close() {
 	st.closeOnce.Do(func() {
+		st.startMu.Lock()
 		st.closing.Store(true)
+		st.startMu.Unlock()
 		// Let the SDK finish what the caller settled just before (commit
 		// offsets, send nacked messages back), at most one second.
 		deadline := time.Now().Add(time.Second)

@@ -249,6 +249,9 @@ func buildMessage(m *C.rmq_message, maxSize int) (*primitive.Message, error) {
 		return nil, err
 	}
 	msg := primitive.NewMessage(topic, body)
+	// The SDK (v2.1.2) gives messages of a batch no id: give every message
+	// its unique id here.
+	msg.WithProperty(primitive.PropertyUniqueClientMessageIdKeyIndex, primitive.CreateUniqID())
 	tags, err := goString(m.tags, m.tags_len)
 	if err != nil {
 		return nil, err
@@ -472,10 +475,13 @@ func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t,
 	if err != nil {
 		return fail(err)
 	}
-	ids := res.MsgID
-	res.MsgID = strings.SplitN(ids, ",", 2)[0]
+	ids := make([]string, len(batch))
+	for i, m := range batch {
+		ids[i] = m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)
+	}
+	res.MsgID = ids[0]
 	fillResult(out, res)
-	export([]byte(ids), outIds, outIdsLen)
+	export([]byte(strings.Join(ids, ",")), outIds, outIdsLen)
 	return C.RMQ_OK
 }
 

@@ -12,13 +12,14 @@ Enable it with ``pytest_plugins = ["rmq_native.testing"]`` in a top-level ``conf
     the last pytest session using it (several with pytest-xdist) finishes, unless
     ``--rmq-keep-devbroker`` is given.
 
-This module does not import the native library.
+The ``pytest11`` entry point has the module's own name, so enabling the
+plugin both ways registers it once. This module does not import the
+native library.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -32,30 +33,6 @@ ENV_NAMESRV = "RMQ_NAMESRV"
 
 _USERS_DIR = "fixture-users"
 _STARTED_FLAG = "fixture-started"
-
-
-def pytest_plugin_registered(plugin: object, plugin_name: str, manager: pytest.PytestPluginManager) -> None:
-    """Let the ``pytest11`` entry point and ``pytest_plugins``/``-p rmq_native.testing`` coexist.
-
-    pytest registers an entry-point plugin under the entry point's name and a
-    ``pytest_plugins``/``-p`` plugin under its module name; registering this same module
-    under both names makes pluggy fail ("Plugin already registered under a different
-    name").  Whichever registration comes first blocks the other name(s).
-    """
-    if plugin is not sys.modules.get(__name__):
-        return
-    if plugin_name != __name__:
-        manager.set_blocked(__name__)
-        return
-    try:
-        from importlib.metadata import entry_points
-
-        eps = entry_points(group="pytest11")
-    except Exception:  # pragma: no cover - broken metadata
-        return
-    for ep in eps:
-        if ep.value.strip() == __name__ and ep.name != __name__ and manager.get_plugin(ep.name) is None:
-            manager.set_blocked(ep.name)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

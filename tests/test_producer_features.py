@@ -1,0 +1,229 @@
+"""Every way of sending, against the real broker."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import os
+import signal
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+
+import rmq_native
+from rmq_native import (
+    Consumer,
+    OutgoingMessage,
+    Producer,
+    TransactionProducer,
+    TransactionState,
+    devbroker,
+)
+
+from conftest import unique
+
+
+def collect(c: Consumer, want: int, timeout: float = 60) -> list[rmq_native.Message]:
+    got: list[rmq_native.Message] = []
+    deadline = time.monotonic() + timeout
+    for m in c.messages(timeout=timeout):
+        got.append(m)
+        if len(got) >= want or time.monotonic() > deadline:
+            break
+    return got
+
+
+def test_five_thousand_async_sends(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
+    n = 5000
+    t = time.monotonic()
+    futures = [producer.send_async(topic, f"async-{i}", keys=[f"k{i}"]) for i in range(n)]
+    # the caller never blocks: starting 5,000 sends takes far less than sending them
+    started = time.monotonic() - t
+    results = [f.result(timeout=60) for f in concurrent.futures.as_completed(futures, timeout=120)]
+    assert len(results) == n and all(r.status == rmq_native.SendStatus.SEND_OK for r in results)
+    assert len({r.msg_id for r in results}) == n
+    assert started < 30
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        bodies = {m.body for m in collect(c, n, timeout=120)}
+    assert bodies == {f"async-{i}".encode() for i in range(n)}
+
+
+def test_async_failure_arrives_through_the_future(producer: Producer) -> None:
+    with pytest.raises(rmq_native.InvalidArgumentError):
+        producer.send_async("bad topic", b"x")  # bad arguments raise at once
+    p = Producer(producer.name_server)
+    p.close()
+    with pytest.raises(rmq_native.ClosedError):
+        p.send_async("t", b"x")
+
+
+def test_close_waits_for_async_sends(rocketmq_namesrv: str, topic: str) -> None:
+    p = Producer(rocketmq_namesrv)
+    futures = [p.send_async(topic, f"m{i}") for i in range(200)]
+    p.close()
+    assert all(f.done() for f in futures)
+    assert all(f.result().status == rmq_native.SendStatus.SEND_OK for f in futures)
+
+
+def test_oneway(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
+    for i in range(20):
+        producer.send_oneway(topic, f"oneway-{i}", tags="ow")
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        got = collect(c, 20)
+    assert {m.body for m in got} == {f"oneway-{i}".encode() for i in range(20)}
+
+
+def test_batch_of_32_arrives_whole(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
+    items = [
+        OutgoingMessage(f"batch-{i}", tags=f"t{i % 4}", keys=[f"key-{i}"], properties={"i": str(i)})
+        if i % 2 else f"batch-{i}"
+        for i in range(32)
+    ]
+    r = producer.send_batch(topic, items)
+    assert r.status == rmq_native.SendStatus.SEND_OK and len(r.msg_ids) == 32 and r.msg_id == r.msg_ids[0]
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        got = {m.body: m for m in collect(c, 32)}
+    assert len(got) == 32
+    for i in range(32):
+        m = got[f"batch-{i}".encode()]
+        if i % 2:
+            assert m.tags == f"t{i % 4}" and m.keys == [f"key-{i}"] and m.properties == {"i": str(i)}
+        else:
+            assert m.tags is None and m.properties == {}
+    # one round trip: the whole batch is in one queue, at consecutive offsets
+    assert len({m.queue_id for m in got.values()}) == 1
+    offsets = sorted(m.queue_offset for m in got.values())
+    assert offsets == list(range(offsets[0], offsets[0] + 32))
+
+
+def test_batch_rejects_bad_items(producer: Producer, topic: str) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        producer.send_batch(topic, [])
+    with pytest.raises(TypeError, match="batch item 1"):
+        producer.send_batch(topic, [b"ok", 42])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="batch item 0"):
+        producer.send_batch(topic, [b""])
+
+
+def _first_arrival(ns: str, group: str, topic: str, timeout: float) -> tuple[float, rmq_native.Message]:
+    with Consumer(ns, group, topic, from_where="first") as c:
+        m = c.receive(timeout=timeout)
+        assert m is not None
+        m.ack()
+        return time.time(), m
+
+
+def test_delay_level_2_waits_about_5_seconds(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
+    sent = time.time()
+    producer.send(topic, b"later", delay_level=2)
+    arrived, m = _first_arrival(rocketmq_namesrv, group, topic, 30)
+    assert m.body == b"later"
+    assert arrived - sent >= 4.5
+
+
+@pytest.mark.parametrize("how", ["delay", "deliver_at"])
+def test_delivery_time(rocketmq_namesrv: str, producer: Producer, topic: str, group: str, how: str) -> None:
+    sent = time.time()
+    if how == "delay":
+        producer.send(topic, b"timed", delay=4)
+    else:
+        producer.send(topic, b"timed", deliver_at=dt.datetime.now() + dt.timedelta(seconds=4))
+    arrived, m = _first_arrival(rocketmq_namesrv, group, topic, 30)
+    assert m.body == b"timed"
+    assert arrived - sent >= 3.5
+
+
+def test_delay_options_are_validated(producer: Producer, topic: str) -> None:
+    with pytest.raises(ValueError):
+        producer.send(topic, b"x", delay=1, deliver_at=dt.datetime.now())
+    with pytest.raises(ValueError):
+        producer.send(topic, b"x", delay_level=2, delay=1)
+    with pytest.raises(TypeError):
+        producer.send(topic, b"x", deliver_at="tomorrow")  # type: ignore[arg-type]
+
+
+def test_sharding_keys_keep_a_key_on_one_queue(
+    rocketmq_namesrv: str, producer: Producer, make_topic, group: str
+) -> None:
+    topic = make_topic(queues=8)
+    queues: dict[str, set[int]] = defaultdict(set)
+    for i in range(1000):
+        key = f"order-{i % 10}"
+        queues[key].add(producer.send(topic, f"{key}:{i}", sharding_key=key).queue_id)
+    assert all(len(q) == 1 for q in queues.values())
+    assert len({next(iter(q)) for q in queues.values()}) > 1  # keys are spread over queues
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        got = collect(c, 1000, timeout=120)
+    assert len(got) == 1000
+    for m in got:
+        key = m.body.decode().split(":")[0]
+        assert {m.queue_id} == queues[key]
+
+
+def test_eight_threads_share_one_producer(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(1000):
+                producer.send(topic, f"{t}-{i}")
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        got = {m.body for m in collect(c, 8000, timeout=180)}
+    assert got == {f"{t}-{i}".encode() for t in range(8) for i in range(1000)}
+
+
+def test_transactions_commit_rollback_and_check(rocketmq_namesrv: str, topic: str, group: str) -> None:
+    checked: list[str] = []
+
+    def check(msg: rmq_native.Message) -> TransactionState:
+        checked.append(msg.body.decode())
+        return TransactionState.COMMIT
+
+    with TransactionProducer(rocketmq_namesrv, unique("TXP"), check) as tp:
+        seen: list[rmq_native.Message] = []
+        r1 = tp.send_in_transaction(topic, b"commit", execute=lambda m: seen.append(m) or TransactionState.COMMIT)
+        assert r1.status == rmq_native.SendStatus.SEND_OK and seen[0].body == b"commit"
+        tp.send_in_transaction(topic, b"rollback", execute=lambda m: TransactionState.ROLLBACK)
+        with pytest.raises(ZeroDivisionError):
+            tp.send_in_transaction(topic, b"raised", execute=lambda m: 1 // 0)
+        tp.send_in_transaction(topic, b"unknown", execute=lambda m: TransactionState.UNKNOWN)
+        with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+            got = collect(c, 2, timeout=90)
+            got += list(c.messages(timeout=3))
+    assert sorted(m.body for m in got) == [b"commit", b"unknown"]
+    assert "unknown" in checked and "rollback" not in checked and "commit" not in checked
+
+
+def test_send_to_an_unresponsive_broker_fails_within_the_send_timeout(tmp_path) -> None:
+    """A broker that accepts connections but never answers (SIGSTOP)."""
+    home = tmp_path / "broker"
+    ns = devbroker.start(namesrv_port=19976, broker_port=21011, home=home, quiet=True)
+    try:
+        info = devbroker.status(home=home)
+        assert info is not None
+        broker_pid = info["broker_pid"]
+        with Producer(ns, send_timeout=2, retries=1) as p:
+            p.send("stopped_broker_topic", b"warm-up")  # the route is cached from now on
+            os.kill(broker_pid, signal.SIGSTOP)
+            try:
+                t = time.monotonic()
+                with pytest.raises(rmq_native.RocketMQError) as ei:
+                    p.send("stopped_broker_topic", b"lost?")
+                took = time.monotonic() - t
+            finally:
+                os.kill(broker_pid, signal.SIGCONT)
+        assert took < 2 + 1.0
+        assert ei.value.retriable, ei.value
+    finally:
+        devbroker.stop(home=home)
