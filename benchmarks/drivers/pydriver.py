@@ -1,0 +1,408 @@
+"""Benchmark driver for the Python clients (one process per run).
+
+    python pydriver.py SYSTEM '<spec json>'
+
+SYSTEM is ``rmq_native``, ``rocketmq044`` (PyPI ``rocketmq`` 0.4.4, ctypes over a
+bundled C++ librocketmq) or ``grpc5`` (PyPI ``rocketmq-python-client`` 5.x, gRPC
+through the RocketMQ proxy).  The workloads are written once here against a
+small adapter per client, so every Python client runs the same loop.  Prints
+one JSON line like the Go and Java drivers: ``{"ok": true, "n": .., "elapsed":
+.., "errors": .., "metrics": {..}}`` or ``{"ok": false, "error": ".."}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from typing import Callable, List
+
+
+class Unsupported(Exception):
+    pass
+
+
+def make_body(size: int) -> bytes:
+    return bytes((ord("a") + i % 26) for i in range(size))
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+class RmqNative:
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.p = None
+
+    def producer(self) -> None:
+        from rmq_native import Producer
+
+        self.p = Producer(self.spec["ns"], "bench_rmq_native_producer")
+
+    def send(self, topic: str, body: bytes) -> None:
+        self.p.send(topic, body)
+
+    def send_async(self, topic: str, body: bytes, done: Callable[[bool], None]) -> None:
+        fut = self.p.send_async(topic, body)
+        fut.add_done_callback(lambda f: done(f.exception() is None))
+
+    def send_batch(self, topic: str, bodies: List[bytes]) -> None:
+        self.p.send_batch(topic, bodies)
+
+    def consume(self, topic: str, group: str, from_first: bool, on_body, stop: threading.Event) -> None:
+        from rmq_native import Consumer
+
+        with Consumer(self.spec["ns"], group, topic, from_where="first" if from_first else "last") as c:
+            while not stop.is_set():
+                for msg in c.messages(timeout=0.2):
+                    on_body(msg.body)
+                    if stop.is_set():
+                        break
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.close()
+
+
+class RocketMQ044:
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.p = None
+
+    def producer(self) -> None:
+        from rocketmq.client import Producer
+
+        self.p = Producer("bench_rocketmq044_producer")
+        self.p.set_namesrv_addr(self.spec["ns"])
+        self.p.start()
+
+    def _msg(self, topic: str, body: bytes):
+        from rocketmq.client import Message
+
+        m = Message(topic)
+        m.set_body(body)
+        return m
+
+    def send(self, topic: str, body: bytes) -> None:
+        self.p.send_sync(self._msg(topic, body))
+
+    def send_async(self, topic: str, body: bytes, done: Callable[[bool], None]) -> None:
+        self.p.send_async(self._msg(topic, body), lambda r: done(True), lambda e: done(False))
+
+    def send_batch(self, topic: str, bodies: List[bytes]) -> None:
+        self.p.send_batch([self._msg(topic, b) for b in bodies])
+
+    def consume(self, topic: str, group: str, from_first: bool, on_body, stop: threading.Event) -> None:
+        # The wrapper has no "consume from" option: a new group on a topic whose
+        # messages are still in the broker's memory starts at the first message.
+        from rocketmq.client import PushConsumer
+
+        c = PushConsumer(group)
+        c.set_namesrv_addr(self.spec["ns"])
+        c.set_instance_name(f"bench-rocketmq044-{os.getpid()}")
+        c.subscribe(topic, lambda m: on_body(m.body))
+        c.start()
+        try:
+            stop.wait()
+        finally:
+            c.shutdown()
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.shutdown()
+
+
+class Grpc5:
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.p = None
+        from rocketmq.v5.client import ClientConfiguration, Credentials
+
+        self.config = ClientConfiguration(spec["endpoint"], Credentials())
+
+    def producer(self) -> None:
+        from rocketmq.v5.producer import Producer
+
+        self.p = Producer(self.config, topics=(self.spec["topic"],))
+        self.p.startup()
+
+    def _msg(self, topic: str, body: bytes):
+        from rocketmq.v5.model import Message
+
+        m = Message()
+        m.topic = topic
+        m.body = body
+        return m
+
+    def send(self, topic: str, body: bytes) -> None:
+        self.p.send(self._msg(topic, body))
+
+    def send_async(self, topic: str, body: bytes, done: Callable[[bool], None]) -> None:
+        fut = self.p.send_async(self._msg(topic, body))
+        fut.add_done_callback(lambda f: done(f.exception() is None))
+
+    def send_batch(self, topic: str, bodies: List[bytes]) -> None:
+        raise Unsupported("rocketmq-python-client 5.x has no batch send")
+
+    def consume(self, topic: str, group: str, from_first: bool, on_body, stop: threading.Event) -> None:
+        # SimpleConsumer: receive up to 32 by long polling, ack each (asynchronously).
+        from rocketmq.v5.consumer import SimpleConsumer
+        from rocketmq.v5.model import FilterExpression
+
+        c = SimpleConsumer(self.config, group, {topic: FilterExpression()}, await_duration=5)
+        c.startup()
+        acks = []
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = c.receive(32, 30)
+                except Exception:
+                    msgs = []
+                for m in msgs or ():
+                    on_body(m.body)
+                    acks.append(c.ack_async(m))
+                if len(acks) > 4096:
+                    for f in acks:
+                        f.result()
+                    acks.clear()
+        finally:
+            for f in acks:
+                try:
+                    f.result(timeout=5)
+                except Exception:
+                    pass
+            c.shutdown()
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.shutdown()
+
+
+ADAPTERS = {"rmq_native": RmqNative, "rocketmq044": RocketMQ044, "grpc5": Grpc5}
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+def _deadline(spec: dict) -> float:
+    return time.monotonic() + float(spec.get("max_time") or 3600)
+
+
+def _count(spec: dict) -> int:
+    return int(spec.get("count") or 1 << 30)
+
+
+def _warm(a, spec: dict, body: bytes) -> None:
+    for _ in range(20):
+        try:
+            a.send(spec["topic"], body)
+        except Exception:
+            time.sleep(0.1)
+
+
+def send_sync(a, spec: dict, threads: int) -> dict:
+    a.producer()
+    topic, body = spec["topic"], make_body(spec.get("size", 1024))
+    _warm(a, spec, body)
+    count, deadline = _count(spec), _deadline(spec)
+    lock = threading.Lock()
+    state = {"n": 0, "errors": 0}
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if state["n"] >= count or time.monotonic() > deadline:
+                    return
+                state["n"] += 1
+            try:
+                a.send(topic, body)
+            except Exception:
+                with lock:
+                    state["errors"] += 1
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    el = time.perf_counter() - t0
+    ok = state["n"] - state["errors"]
+    return {"ok": True, "n": ok, "elapsed": el, "errors": state["errors"], "metrics": {"rate": ok / el}}
+
+
+def send_async(a, spec: dict) -> dict:
+    a.producer()
+    topic, body = spec["topic"], make_body(spec.get("size", 1024))
+    _warm(a, spec, body)
+    inflight = int(spec.get("inflight", 1000))
+    sem = threading.BoundedSemaphore(inflight)
+    lock = threading.Lock()
+    state = {"done": 0, "errors": 0}
+
+    def done(ok: bool) -> None:
+        with lock:
+            state["done" if ok else "errors"] += 1
+        sem.release()
+
+    count, deadline = _count(spec), _deadline(spec)
+    t0 = time.perf_counter()
+    sent = 0
+    while sent < count and time.monotonic() < deadline:
+        sem.acquire()
+        try:
+            a.send_async(topic, body, done)
+        except Exception:
+            done(False)
+        sent += 1
+    for _ in range(inflight):
+        sem.acquire(timeout=30)
+    el = time.perf_counter() - t0
+    return {"ok": True, "n": state["done"], "elapsed": el, "errors": state["errors"],
+            "metrics": {"rate": state["done"] / el}}
+
+
+def send_batch(a, spec: dict) -> dict:
+    a.producer()
+    topic, body = spec["topic"], make_body(spec.get("size", 1024))
+    batch = int(spec.get("batch", 32))
+    try:
+        a.send_batch(topic, [body] * batch)  # warm-up (and the unsupported check)
+    except Unsupported as e:
+        return {"ok": False, "error": str(e), "unsupported": True}
+    count, deadline = _count(spec), _deadline(spec)
+    n = errors = 0
+    t0 = time.perf_counter()
+    while n < count and time.monotonic() < deadline:
+        try:
+            a.send_batch(topic, [body] * batch)
+            n += batch
+        except Exception:
+            errors += 1
+    el = time.perf_counter() - t0
+    return {"ok": True, "n": n, "elapsed": el, "errors": errors, "metrics": {"rate": n / el}}
+
+
+def drain(a, spec: dict) -> dict:
+    count = _count(spec)
+    stop = threading.Event()
+    lock = threading.Lock()
+    st = {"n": 0, "first": 0.0, "last": 0.0}
+
+    def on_body(body: bytes) -> None:
+        now = time.perf_counter()
+        with lock:
+            if not st["first"]:
+                st["first"] = now
+            st["n"] += 1
+            if st["n"] >= count and not st["last"]:
+                st["last"] = now
+                stop.set()
+
+    t0 = time.perf_counter()
+    th = threading.Thread(target=a.consume, args=(spec["topic"], spec["group"], True, on_body, stop), daemon=True)
+    th.start()
+    stop.wait(float(spec.get("max_time") or 3600))
+    end = st["last"] or time.perf_counter()
+    stop.set()
+    th.join(15)
+    if not st["first"]:
+        return {"ok": False, "error": "no message received"}
+    el = end - st["first"]
+    return {"ok": True, "n": st["n"], "elapsed": el, "errors": 0,
+            "metrics": {"rate": st["n"] / el, "first_ms": (st["first"] - t0) * 1000}}
+
+
+def latency(a, spec: dict) -> dict:
+    topic = spec["topic"]
+    stop = threading.Event()
+    warm_seen = threading.Event()
+    lats: List[float] = []
+
+    def on_body(body: bytes) -> None:
+        now = time.time_ns()
+        if body[:1] == b"W":
+            warm_seen.set()
+        elif body[:1] == b"T":
+            lats.append((now - int(body[1:20])) / 1e6)
+
+    th = threading.Thread(target=a.consume, args=(topic, spec["group"], False, on_body, stop), daemon=True)
+    th.start()
+    a.producer()
+    body = make_body(spec.get("size", 1024))
+    wdl = time.monotonic() + 30
+    while not warm_seen.is_set() and time.monotonic() < wdl:
+        try:
+            a.send(topic, b"W" + body[1:])
+        except Exception:
+            pass
+        warm_seen.wait(0.05)
+    if not warm_seen.is_set():
+        stop.set()
+        return {"ok": False, "error": "consumer received nothing within 30 s"}
+    rate = int(spec.get("rate", 1000))
+    total = int(rate * float(spec.get("duration", 10)))
+    errors = [0]
+
+    def done(ok: bool) -> None:
+        if not ok:
+            errors[0] += 1
+
+    t0 = time.perf_counter()
+    for i in range(total):
+        d = t0 + i / rate - time.perf_counter()
+        if d > 0:
+            time.sleep(d)
+        m = b"T%019d" % time.time_ns() + body[20:]
+        try:
+            a.send_async(topic, m, done)
+        except Exception:
+            errors[0] += 1
+    send_el = time.perf_counter() - t0
+    wait = time.monotonic() + 10
+    while time.monotonic() < wait and len(lats) + errors[0] < total:
+        time.sleep(0.05)
+    stop.set()
+    s = sorted(lats)
+    if not s:
+        return {"ok": False, "error": "no latency samples"}
+    pct = lambda q: s[int(q * (len(s) - 1))]  # noqa: E731
+    return {"ok": True, "n": len(s), "elapsed": send_el, "errors": errors[0],
+            "metrics": {"p50": pct(0.5), "p99": pct(0.99), "max": s[-1], "lost": total - len(s),
+                        "achieved_rate": total / send_el}}
+
+
+def main() -> int:
+    system, spec = sys.argv[1], json.loads(sys.argv[2])
+    try:
+        a = ADAPTERS[system](spec)
+        w = spec["workload"]
+        if w == "sync1":
+            r = send_sync(a, spec, 1)
+        elif w == "sync8":
+            r = send_sync(a, spec, int(spec.get("threads", 8)))
+        elif w == "async":
+            r = send_async(a, spec)
+        elif w == "batch":
+            r = send_batch(a, spec)
+        elif w == "drain":
+            r = drain(a, spec)
+        elif w == "latency":
+            r = latency(a, spec)
+        else:
+            r = {"ok": False, "error": f"unknown workload {w}"}
+        try:
+            a.close()
+        except Exception:
+            pass
+    except Exception as e:  # report, never hang the orchestrator
+        r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+    print(json.dumps(r), flush=True)
+    sys.stdout.flush()
+    os._exit(0 if r.get("ok") else 1)  # skip interpreter teardown (some clients hang in atexit)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
