@@ -48,6 +48,9 @@ type producerState struct {
 	start       func() error
 	shutdown    func() error
 	inflight    sync.WaitGroup  // asynchronous sends
+	qmu         sync.Mutex      // guards queue and senders
+	queue       []asyncJob      // asynchronous sends waiting for a sender
+	senders     int             // running sender goroutines
 	completions chan completion // finished asynchronous sends
 	tx          *txState        // transaction producers only
 	nameServers []string
@@ -538,26 +541,71 @@ func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t
 	if st.p == nil {
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send"))
 	}
-	timeout := st.timeoutFor(timeoutMs)
 	st.inflight.Add(1)
-	// The SDK's own SendAsync never retries (upstream issue 1157): each
-	// asynchronous send is a synchronous one on its own goroutine.
-	go func() {
-		defer st.inflight.Done()
-		c := completion{token: uint64(token)}
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					c.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)
-				}
-			}()
-			st.mu.RLock()
-			defer st.mu.RUnlock()
-			c.res, c.err = st.sendSync(timeout, msg)
-		}()
-		st.completions <- c
-	}()
+	st.enqueue(asyncJob{token: uint64(token), msg: msg, timeout: st.timeoutFor(timeoutMs)})
 	return C.RMQ_OK
+}
+
+// asyncJob is an asynchronous send waiting for a sender.
+type asyncJob struct {
+	token   uint64
+	msg     *primitive.Message
+	timeout time.Duration
+}
+
+// maxAsyncSenders bounds the sends of one producer running at once; the
+// others wait in an unbounded queue (the caller never blocks), and each
+// send's timeout starts when a sender takes it.
+const maxAsyncSenders = 128
+
+// enqueue queues an asynchronous send and starts a sender if fewer than
+// maxAsyncSenders run. The SDK's own SendAsync never retries (upstream
+// issue 1157): senders use synchronous sends.
+func (st *producerState) enqueue(j asyncJob) {
+	st.qmu.Lock()
+	st.queue = append(st.queue, j)
+	start := st.senders < maxAsyncSenders
+	if start {
+		st.senders++
+	}
+	st.qmu.Unlock()
+	if start {
+		go st.sender()
+	}
+}
+
+// sender sends queued jobs until the queue is empty.
+func (st *producerState) sender() {
+	for {
+		st.qmu.Lock()
+		if len(st.queue) == 0 {
+			st.senders--
+			st.queue = nil // release the backing array
+			st.qmu.Unlock()
+			return
+		}
+		j := st.queue[0]
+		st.queue[0] = asyncJob{}
+		st.queue = st.queue[1:]
+		st.qmu.Unlock()
+		st.completeAsync(j)
+	}
+}
+
+func (st *producerState) completeAsync(j asyncJob) {
+	defer st.inflight.Done()
+	c := completion{token: j.token}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)
+			}
+		}()
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		c.res, c.err = st.sendSync(j.timeout, j.msg)
+	}()
+	st.completions <- c
 }
 
 //export rmq_producer_poll_completions

@@ -127,6 +127,11 @@ int32_t rmq_debug_stats(uint8_t **out, int64_t *out_len);
  * returns RMQ_ERR_INTERNAL. Proves that a Go panic never kills the caller. */
 int32_t rmq_debug_panic(void);
 
+/* Sets the folder (an absolute path) where the library keeps its files:
+ * broadcasting consumers' offsets go to <dir>/offsets/<group>/<client id>/.
+ * Call it before creating consumers; it never depends on HOME. */
+int32_t rmq_set_state_dir(char *dir, int64_t dir_len);
+
 /* ---- logging ---------------------------------------------------------- */
 
 /* Sets the minimum level of the RocketMQ SDK log records the library keeps

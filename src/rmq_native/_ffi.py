@@ -69,6 +69,20 @@ def library_filename() -> str:
     return f"rmq_native-{goos}-{arch}.{_EXT.get(goos, 'so')}"
 
 
+def state_dir() -> Path:
+    """Where the library keeps files (broadcasting consumers' offsets):
+    ``RMQ_NATIVE_STATE_DIR``, else ``%LOCALAPPDATA%\\rmq_native`` on Windows,
+    else ``$XDG_STATE_HOME/rmq_native`` (``~/.local/state/rmq_native``)."""
+    env = os.environ.get("RMQ_NATIVE_STATE_DIR")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "rmq_native"
+
+
 def _after_fork_in_child() -> None:
     global _forked
     _forked = True
@@ -102,6 +116,9 @@ def _load() -> Any:
             f"rmq_native: native library {path.name} is version {version}, but the "
             f"Python package is {__version__}; reinstall rmq_native or rebuild the library"
         )
+    state = str(state_dir().resolve()).encode("utf-8")
+    if lib.rmq_set_state_dir(state, len(state)) != 0:
+        raise LibraryError(f"rmq_native: cannot use state directory {state_dir()}")
     return lib
 
 

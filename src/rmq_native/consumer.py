@@ -166,7 +166,7 @@ class Consumer(NativeClient):
         self._batch = batch_size
         self._buffer: collections.deque[Message] = collections.deque()
         self._acks: list[int] = []  # auto-acknowledgements not yet sent
-        self._held: Message | None = None  # current message of a loop left early
+        self._held: Message | None = None  # yielded by messages(), not yet settled
         self._lock = threading.RLock()
         super().__init__(
             "rmq_consumer_new",
@@ -284,14 +284,18 @@ class Consumer(NativeClient):
             msg = self._next(timeout)
             if msg is None:
                 return
-            try:
-                yield msg
-            except GeneratorExit:
-                if not msg._settled:
-                    self._held = msg
-                raise
-            with self._lock:
-                self._auto_ack(msg)
+            # until the loop comes back for the next one, this message is
+            # "held": break or an exception leave it to __exit__/close()
+            self._held = msg
+            yield msg
+            self._advance(msg)
+
+    def _advance(self, msg: Message) -> None:
+        """The loop asked for the next message: acknowledge this one."""
+        with self._lock:
+            if self._held is msg:
+                self._held = None
+            self._auto_ack(msg)
 
     # -- closing ------------------------------------------------------------
 

@@ -1,0 +1,33 @@
+package main
+
+/*
+#include "rmq_native.h"
+*/
+import "C"
+
+import (
+	"path/filepath"
+	_ "unsafe" // for go:linkname
+)
+
+// sdkOffsetDir is the SDK's folder for broadcasting consumers' offsets. The
+// SDK sets it once, when the library loads, from the environment variable
+// rocketmq.client.localOffsetStoreDir or else $HOME (unset on Windows, which
+// sent the files to the current directory). The library sets it instead.
+//
+//go:linkname sdkOffsetDir github.com/apache/rocketmq-client-go/v2/consumer._LocalOffsetStorePath
+var sdkOffsetDir string
+
+//export rmq_set_state_dir
+func rmq_set_state_dir(dir *C.char, dirLen C.int64_t) (rc C.int32_t) {
+	defer guard(&rc)
+	d, err := goString(dir, dirLen)
+	if err != nil {
+		return fail(err)
+	}
+	if d == "" || !filepath.IsAbs(d) {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "state directory must be an absolute path, not %q", d))
+	}
+	sdkOffsetDir = filepath.Join(d, "offsets")
+	return C.RMQ_OK
+}
