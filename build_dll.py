@@ -169,11 +169,39 @@ def _sources_digest(extra: str) -> str:
     return h.hexdigest()
 
 
+class _DirLock:
+    """An exclusive lock on a directory (POSIX; a no-op elsewhere), so that
+    parallel test sessions do not build the same library at once."""
+
+    def __init__(self, d: Path):
+        self.path = d / ".build.lock"
+        self.f = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.path, "w")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.f is not None:
+            self.f.close()  # releases the lock
+
+
 def release_build(target: str, out_dir: Path = PKG_DIR, force: bool = False) -> Path:
     """Build ``target`` with its release toolchain into ``out_dir``; reuse an
     up-to-date earlier build (same sources, toolchain and Go version)."""
-    env = toolchain_env(target)
     out_dir = Path(out_dir).resolve()
+    with _DirLock(out_dir):
+        return _release_build(target, out_dir, force)
+
+
+def _release_build(target: str, out_dir: Path, force: bool) -> Path:
+    env = toolchain_env(target)
     out = out_dir / library_name(target)
     go_version = subprocess.run([find_go(), "version"], capture_output=True, text=True, check=True).stdout.strip()
     digest = _sources_digest(repr(sorted(env.items())) + _ldflags(target.split("-")[0]) + go_version)
