@@ -1,0 +1,218 @@
+"""The release artefacts: cross-built libraries and the wheels holding them.
+
+Everything is built once per session (``build_dll.build_all``: the libraries
+are reused while up to date, the Go build cache keeps rebuilds short) into a
+temporary dist directory. Needs mingw-w64 (gcc-mingw-w64-x86-64), zig (PyPI
+ziglang) and auditwheel; runs on Linux only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = ROOT / "go" / "rmq_native.h"
+
+pytestmark = [
+    pytest.mark.wheels,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="cross builds run on Linux"),
+]
+
+PLATFORMS = {
+    "windows-amd64": "win_amd64",
+    "linux-amd64": "manylinux_2_17_x86_64",
+    "linux-arm64": "manylinux_2_17_aarch64",
+}
+# DLLs every Windows installation has (the DLL may import nothing else)
+WINDOWS_SYSTEM_DLLS = {
+    "kernel32.dll", "msvcrt.dll", "ntdll.dll", "advapi32.dll", "ws2_32.dll", "user32.dll",
+    "bcrypt.dll", "bcryptprimitives.dll", "winmm.dll", "shell32.dll", "ole32.dll", "iphlpapi.dll",
+}  # fmt: skip
+
+
+def abi_functions() -> set:
+    """The function names declared in the C header (the contract)."""
+    text = re.sub(r"/\*.*?\*/", "", HEADER.read_text(encoding="utf-8"), flags=re.S)
+    names = set(re.findall(r"^\s*(?:int32_t|void)\s+(rmq_\w+)\s*\(", text, flags=re.M))
+    assert len(names) > 20, names
+    return names
+
+
+@pytest.fixture(scope="session")
+def build_dll_module():
+    sys.path.insert(0, str(ROOT))
+    import build_dll
+
+    return build_dll
+
+
+@pytest.fixture(scope="session")
+def artefacts(build_dll_module, tmp_path_factory) -> dict:
+    """{"windows-amd64": wheel, ..., "sdist": path} built once per session."""
+    dist = tmp_path_factory.mktemp("dist")
+    try:
+        paths = build_dll_module.build_all(tuple(PLATFORMS), dist_dir=dist, sdist=True)
+    except SystemExit as e:  # build_dll reports missing tools this way
+        pytest.fail(f"cannot build the wheels: {e}", pytrace=False)
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"cannot build the wheels: {e}", pytrace=False)
+    out = {"sdist": next(p for p in paths if p.name.endswith(".tar.gz"))}
+    for target, plat in PLATFORMS.items():
+        (out[target],) = [p for p in paths if p.name.endswith(f"-py3-none-{plat}.whl")]
+    return out
+
+
+def library_of(build_dll_module, target: str) -> Path:
+    return build_dll_module.NATIVE_DIR / target / build_dll_module.library_name(target)
+
+
+@pytest.fixture(scope="session")
+def windows_dll_info(artefacts, build_dll_module) -> str:
+    dll = library_of(build_dll_module, "windows-amd64")
+    objdump = shutil.which("x86_64-w64-mingw32-objdump")
+    assert objdump, "x86_64-w64-mingw32-objdump not found (Debian: binutils-mingw-w64-x86-64)"
+    return subprocess.run([objdump, "-p", str(dll)], capture_output=True, text=True, check=True).stdout
+
+
+def test_windows_dll_imports_only_system_dlls(windows_dll_info: str) -> None:
+    imports = re.findall(r"DLL Name:\s*(\S+)", windows_dll_info)
+    assert "kernel32.dll" in {i.lower() for i in imports}
+    others = [i for i in imports if i.lower() not in WINDOWS_SYSTEM_DLLS]
+    assert not others, f"the DLL imports non-system DLLs {others} (all imports: {imports})"
+
+
+def test_windows_dll_exports_exactly_the_header_functions(windows_dll_info: str) -> None:
+    table = windows_dll_info.split("[Ordinal/Name Pointer] Table", 1)
+    assert len(table) == 2, "no export table"
+    exports = set(re.findall(r"^\s*\[\s*\d+\]\s+(\w+)\s*$", table[1], flags=re.M))
+    want = abi_functions()
+    assert not want - exports, f"missing exports: {sorted(want - exports)}"
+    extra = {e for e in exports if e.startswith("rmq_")} - want
+    assert not extra, f"exported but not in rmq_native.h: {sorted(extra)}"
+
+
+def test_linux_library_exports_the_header_functions(artefacts, build_dll_module) -> None:
+    so = library_of(build_dll_module, "linux-amd64")
+    out = subprocess.run(["nm", "-D", "--defined-only", str(so)], capture_output=True, text=True, check=True).stdout
+    exports = {line.split()[-1] for line in out.splitlines() if line.strip()}
+    assert not abi_functions() - exports, f"missing exports: {sorted(abi_functions() - exports)}"
+
+
+@pytest.mark.parametrize("target", ["linux-amd64", "linux-arm64"])
+def test_auditwheel_agrees_linux_wheels_are_manylinux_2_17(artefacts, target: str) -> None:
+    auditwheel = shutil.which("auditwheel") or str(Path(sys.executable).with_name("auditwheel"))
+    proc = subprocess.run([auditwheel, "show", str(artefacts[target])], capture_output=True, text=True)
+    text = " ".join(proc.stdout.split())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plat = PLATFORMS[target]
+    assert f'is consistent with the following platform tag: "{plat}"' in text, proc.stdout
+    assert "requires no external shared libraries" in text or "system-provided shared libraries" in text
+
+
+@pytest.mark.parametrize("target", list(PLATFORMS))
+def test_wheel_holds_one_library_for_its_platform_and_tags_match(artefacts, build_dll_module, target: str) -> None:
+    wheel = artefacts[target]
+    plat = PLATFORMS[target]
+    assert wheel.name == f"rmq_native-{wheel.name.split('-')[1]}-py3-none-{plat}.whl"
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        libraries = [n for n in names if re.search(r"\.(so|dll|dylib)$", n)]
+        assert libraries == [f"rmq_native/{build_dll_module.library_name(target)}"], names
+        assert "rmq_native/rmq_native.h" in names
+        assert not [n for n in names if ".data/" in n], "everything belongs in the wheel root (platlib)"
+        assert z.read("rmq_native/rmq_native.h") == HEADER.read_bytes()
+        meta = z.read(next(n for n in names if n.endswith(".dist-info/WHEEL"))).decode()
+        assert f"Tag: py3-none-{plat}" in meta.splitlines(), meta
+        assert "Root-Is-Purelib: false" in meta, meta
+        library = z.read(libraries[0])
+    # the library inside is the one built for that platform
+    magic = {"windows-amd64": b"MZ", "linux-amd64": b"\x7fELF", "linux-arm64": b"\x7fELF"}[target]
+    assert library[: len(magic)] == magic
+    if magic == b"\x7fELF":
+        machine = int.from_bytes(library[18:20], "little")
+        assert machine == {"linux-amd64": 62, "linux-arm64": 183}[target]  # EM_X86_64, EM_AARCH64
+    else:
+        pe = int.from_bytes(library[0x3C:0x40], "little")
+        assert library[pe : pe + 4] == b"PE\0\0" and int.from_bytes(library[pe + 4 : pe + 6], "little") == 0x8664
+
+
+def test_sdist_holds_the_go_sources_and_no_library(artefacts) -> None:
+    import tarfile
+
+    with tarfile.open(artefacts["sdist"]) as t:
+        names = [n.split("/", 1)[1] for n in t.getnames() if "/" in n]
+    assert "build_dll.py" in names and "setup.py" in names
+    assert {"go/go.mod", "go/go.sum", "go/lib.go", "go/rmq_native.h", "go/errstore.c"} <= set(names)
+    assert not [n for n in names if re.search(r"rmq_native-.*\.(so|dll|dylib)$", n)], names
+
+
+ROUND_TRIP = textwrap.dedent(
+    """
+    import os, shutil, sys, time
+    assert shutil.which("go") is None, "Go is on PATH"
+    import rmq_native
+    from rmq_native import Admin, Consumer, Producer
+    here = os.path.dirname(rmq_native.__file__)
+    assert here.startswith(sys.prefix), here  # the installed wheel, not the source tree
+    ns, topic, group = sys.argv[1:4]
+    with Admin(ns) as admin:
+        admin.create_topic(topic, queues=2)
+        sent = {}
+        with Producer(ns, group + "_P") as p:
+            for i in range(10):
+                body = f"wheel-{i}-".encode() + os.urandom(8)
+                r = p.send(topic, body, tags=f"t{i % 2}", keys=[f"k{i}"], properties={"i": str(i)})
+                assert r.msg_id, r
+                sent[body] = i
+        got = {}
+        with Consumer(ns, group, topic, from_where="first") as c:
+            deadline = time.monotonic() + 60
+            for m in c.messages(timeout=60):
+                got[m.body] = m
+                if len(got) == len(sent) or time.monotonic() > deadline:
+                    break
+        admin.delete_topic(topic)
+    assert set(got) == set(sent), (len(got), len(sent))
+    for body, m in got.items():
+        i = sent[body]
+        assert (m.topic, m.tags, m.keys, m.properties) == (topic, f"t{i % 2}", [f"k{i}"], {"i": str(i)}), m
+    print("ROUND TRIP OK", rmq_native.__version__, os.listdir(here))
+    """
+)
+
+
+def test_linux_wheel_installs_without_go_and_round_trips(artefacts, rocketmq_namesrv: str, tmp_path: Path) -> None:
+    if os.uname().machine not in ("x86_64", "amd64"):
+        pytest.skip("the x86_64 wheel installs on x86_64 only")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    # PATH: the venv only -- no Go, no compiler
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "GO", "CGO"))}
+    env["PATH"] = str(venv / "bin")
+    env.pop("RMQ_NAMESRV", None)
+    pip = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(artefacts["linux-amd64"])],
+        env=env, cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    script = tmp_path / "round_trip.py"
+    script.write_text(ROUND_TRIP, encoding="utf-8")
+    proc = subprocess.run(
+        [str(py), str(script), rocketmq_namesrv, f"WheelT_{tag}", f"WheelG_{tag}"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ROUND TRIP OK" in proc.stdout
+    assert "rmq_native-linux-amd64.so" in proc.stdout
