@@ -16,7 +16,7 @@ async def main() -> None:
         print(f"sent {len(results)} messages")
     async with aio.Consumer(name_server, "example-asyncio-group", topic, from_where="first") as consumer:
         count = 0
-        async for msg in consumer.messages(timeout=10):
+        async for _msg in consumer.messages(timeout=10):
             count += 1
             if count == 10:
                 break

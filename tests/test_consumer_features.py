@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -14,12 +13,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
+from conftest import unique
 
 import rmq_native
 from rmq_native import Consumer, Producer, aio
-
-from conftest import unique
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -63,7 +60,9 @@ def test_nack_three_times_then_dead_letter(rocketmq_namesrv: str, producer: Prod
         dead.ack()
 
 
-def test_orderly_per_key_order_with_random_nacks(rocketmq_namesrv: str, producer: Producer, make_topic, group: str) -> None:
+def test_orderly_per_key_order_with_random_nacks(
+    rocketmq_namesrv: str, producer: Producer, make_topic, group: str
+) -> None:
     topic = make_topic(queues=8)
     n, keys = 2000, 8
     for i in range(n):

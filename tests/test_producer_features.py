@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 
 import pytest
+from conftest import unique
 
 import rmq_native
 from rmq_native import (
@@ -21,8 +22,6 @@ from rmq_native import (
     TransactionState,
     devbroker,
 )
-
-from conftest import unique
 
 
 def collect(c: Consumer, want: int, timeout: float = 60) -> list[rmq_native.Message]:

@@ -10,8 +10,6 @@ import pytest
 import rmq_native
 from rmq_native import Consumer, Producer
 
-from conftest import unique
-
 
 def drain(consumer: Consumer, want: int, timeout: float = 60) -> list[rmq_native.Message]:
     got: list[rmq_native.Message] = []
@@ -128,9 +126,11 @@ def test_unacknowledged_at_close_is_redelivered(
 def test_break_acknowledges_inside_with(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
     producer.send(topic, b"handled")
     with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        first = None
         for m in c.messages(timeout=30):
+            first = m
             break
-    assert m.body == b"handled" and m.settled
+    assert first is not None and first.body == b"handled" and first.settled
     producer.send(topic, b"marker")
     with Consumer(rocketmq_namesrv, group, topic) as c:
         got = drain(c, 1, timeout=30)

@@ -61,12 +61,10 @@ def check_timeout(name: str, value: Any, *, allow_none: bool = False) -> float |
 
 def to_body(body: Any) -> bytes:
     if isinstance(body, str):
-        body = body.encode("utf-8")
-    elif isinstance(body, (bytearray, memoryview)):
-        body = bytes(body)
-    elif not isinstance(body, bytes):
-        raise TypeError(f"body must be bytes or str, not {type(body).__name__}")
-    return body
+        return body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    raise TypeError(f"body must be bytes or str, not {type(body).__name__}")
 
 
 def encode_keys(keys: str | Iterable[str] | None) -> bytes:

@@ -27,7 +27,7 @@ HEADER = _HERE / "rmq_native.h"
 _EXT = {"linux": "so", "windows": "dll", "darwin": "dylib"}
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
-ffi = FFI()
+ffi: Any = FFI()  # typed loosely: cdata types are only known at run time
 _lib: Any = None
 _lock = threading.Lock()
 _forked = False
@@ -147,7 +147,7 @@ def last_error() -> str:
     if n >= 1024:
         buf = ffi.new("char[]", n + 1)
         lb.rmq_last_error(buf, n + 1)
-    return ffi.string(buf).decode("utf-8", "replace")
+    return str(ffi.string(buf).decode("utf-8", "replace"))
 
 
 def check(rc: int) -> None:
@@ -161,6 +161,6 @@ def take_buffer(ptr: Any, length: int) -> bytes:
     if ptr == ffi.NULL:
         return b""
     try:
-        return ffi.buffer(ptr, length)[:]
+        return bytes(ffi.buffer(ptr, length))
     finally:
         lib().rmq_free(ptr)

@@ -124,7 +124,7 @@ def cache_dir() -> Path:
     return (Path.home() / ".cache" / "rmq_native").resolve()
 
 
-def state_dir(home: "str | os.PathLike[str] | None" = None) -> Path:
+def state_dir(home: str | os.PathLike[str] | None = None) -> Path:
     """Dev broker state directory (``RMQ_NATIVE_DEVBROKER_HOME`` or ``~/.cache/rmq_native/devbroker``)."""
     if home is not None:
         return Path(home).expanduser().resolve()
@@ -148,7 +148,7 @@ def _file_lock(path: Path, timeout: float = 600.0) -> Iterator[None]:
     fh = open(path, "a+b")
     try:
         deadline = time.monotonic() + timeout
-        if _IS_WINDOWS:
+        if sys.platform == "win32":
             import msvcrt
 
             while True:
@@ -158,7 +158,7 @@ def _file_lock(path: Path, timeout: float = 600.0) -> Iterator[None]:
                     break
                 except OSError:
                     if time.monotonic() > deadline:
-                        raise DevBrokerError(f"timed out waiting for lock {path}")
+                        raise DevBrokerError(f"timed out waiting for lock {path}") from None
                     time.sleep(0.2)
             try:
                 yield
@@ -175,7 +175,7 @@ def _file_lock(path: Path, timeout: float = 600.0) -> Iterator[None]:
                     break
                 except OSError:
                     if time.monotonic() > deadline:
-                        raise DevBrokerError(f"timed out waiting for lock {path}")
+                        raise DevBrokerError(f"timed out waiting for lock {path}") from None
                     time.sleep(0.2)
             try:
                 yield
@@ -704,7 +704,8 @@ def _broker_ports(broker_port: int) -> List[int]:
 
 def _read_state(sd: Path) -> Optional[Dict[str, Any]]:
     try:
-        return json.loads((sd / _STATE_FILE).read_text(encoding="utf-8"))
+        state: Dict[str, Any] = json.loads((sd / _STATE_FILE).read_text(encoding="utf-8"))
+        return state
     except (OSError, ValueError):
         return None
 
@@ -855,7 +856,7 @@ def _java_cmd(
     return cmd
 
 
-def _spawn(cmd: List[str], sd: Path, log_name: str) -> subprocess.Popen:
+def _spawn(cmd: List[str], sd: Path, log_name: str) -> subprocess.Popen[bytes]:
     logs = sd / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -878,13 +879,13 @@ def _spawn(cmd: List[str], sd: Path, log_name: str) -> subprocess.Popen:
     return proc
 
 
-_CHILDREN: Dict[int, subprocess.Popen] = {}
+_CHILDREN: Dict[int, subprocess.Popen[bytes]] = {}
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def status(home: "str | os.PathLike[str] | None" = None) -> Optional[Dict[str, Any]]:
+def status(home: str | os.PathLike[str] | None = None) -> Optional[Dict[str, Any]]:
     """Return info about the running dev broker of this state dir, or None if it is not up.
 
     "Up" means both recorded processes are alive, are ours, and the name server answers.
@@ -917,7 +918,7 @@ def start(
     broker_port: Optional[int] = None,
     timeout: float = DEFAULT_TIMEOUT,
     clean: bool = False,
-    home: "str | os.PathLike[str] | None" = None,
+    home: str | os.PathLike[str] | None = None,
     quiet: bool = False,
 ) -> str:
     """Start (or reuse) the dev broker and return the name server address ``127.0.0.1:PORT``.
@@ -949,7 +950,7 @@ def start(
                     ok, why = _wait_ready(state["namesrv_addr"], state["broker_addr"], alive, min(timeout, 30.0))
                     if ok:
                         log(f"dev broker already running (pids {alive['namesrv']}, {alive['broker']})")
-                        return state["namesrv_addr"]
+                        return str(state["namesrv_addr"])
                     log(f"running dev broker is not healthy ({why}); restarting it")
             elif alive:
                 log("found a partially running dev broker; stopping its leftovers")
@@ -1065,7 +1066,7 @@ def _wait_ready(namesrv_addr: str, broker_addr: str, pids: Dict[str, int], timeo
 
 
 def stop(
-    home: "str | os.PathLike[str] | None" = None,
+    home: str | os.PathLike[str] | None = None,
     clean: bool = False,
     timeout: float = DEFAULT_STOP_TIMEOUT,
     quiet: bool = False,

@@ -59,7 +59,7 @@ def _register_user(sd: Path) -> Path:
     return me
 
 
-def _live_users(sd: Path) -> list:
+def _live_users(sd: Path) -> list[Path]:
     users = sd / _USERS_DIR
     live = []
     for f in users.glob("*") if users.is_dir() else []:
