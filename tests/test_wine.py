@@ -129,11 +129,15 @@ def wine(windows_dll: Path) -> Iterator[WineSetup]:
 def test_windows_dll_round_trip_under_wine(wine: WineSetup, rocketmq_namesrv: str, tmp_path: Path) -> None:
     tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
     topic, group = f"WineT_{tag}", f"WineG_{tag}"
+    cwd, state = tmp_path / "cwd", tmp_path / "state"
+    cwd.mkdir()
     started = time.monotonic()
-    # an empty working directory: the library must not need (or litter) it
+    # an empty working directory: the library must not need (or litter) it;
+    # HOME is not set in Wine's Windows environment, as on Windows
     proc = subprocess.run(
-        [wine.loader, str(wine.harness), windows_path(wine.dll), rocketmq_namesrv, topic, group, "50"],
-        env=wine.env, cwd=tmp_path, capture_output=True, text=True, errors="replace", timeout=300,
+        [wine.loader, str(wine.harness), windows_path(wine.dll), rocketmq_namesrv, topic, group, "50",
+         windows_path(state)],
+        env=wine.env, cwd=cwd, capture_output=True, text=True, errors="replace", timeout=300,
     )  # fmt: skip
     took = time.monotonic() - started
     out = proc.stdout + ("\n--- stderr ---\n" + proc.stderr[-5000:] if proc.stderr.strip() else "")
@@ -142,4 +146,7 @@ def test_windows_dll_round_trip_under_wine(wine: WineSetup, rocketmq_namesrv: st
     assert proc.returncode == 0, f"harness exited {proc.returncode}:\n{out}"
     assert "OK: 50 messages sent and received intact" in proc.stdout, out
     assert "FAIL" not in proc.stdout, out
-    assert list(tmp_path.iterdir()) == [], "the library wrote into the working directory"
+    assert list(cwd.iterdir()) == [], "the library wrote into the working directory"
+    # the broadcasting consumer's offsets went to the state dir
+    offsets = list((state / "offsets" / f"{group}_B").glob("*/offset.json"))
+    assert len(offsets) == 1 and offsets[0].stat().st_size > 0, sorted(state.rglob("*"))

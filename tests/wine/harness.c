@@ -3,15 +3,17 @@
  * (go/rmq_native.h) against a real broker, the way the Python layer does.
  * Built with mingw-w64 and run under Wine by tests/test_wine.py:
  *
- *   harness.exe <dll path> <name server host:port> <topic> <group> [count]
+ *   harness.exe <dll path> <name server host:port> <topic> <group> [count [state dir]]
  *
  * The DLL is loaded with LoadLibrary and every function is looked up with
  * GetProcAddress (typed from the header's own declarations). Sequence:
- * rmq_version, error reporting on bad calls (rmq_last_error), a recovered
- * panic, rmq_admin_new + rmq_admin_create_topic, rmq_producer_new +
+ * rmq_version, rmq_set_state_dir (like the Python loader; default
+ * %LOCALAPPDATA%\rmq_native), error reporting on bad calls (rmq_last_error),
+ * a recovered panic, rmq_admin_new + rmq_admin_create_topic, rmq_producer_new +
  * rmq_producer_send of `count` messages (tags, keys, properties, binary and
  * compressed bodies), rmq_consumer_new + rmq_consumer_poll (records decoded
- * per the header) + rmq_consumer_ack, rmq_debug_stats, closes (twice:
+ * per the header) + rmq_consumer_ack, then the same with a broadcasting
+ * consumer (whose offsets the library keeps in the state dir), rmq_debug_stats, closes (twice:
  * idempotent), rmq_free. Exit status 0 only if every message sent came back
  * intact; 1 on a failed check, 2 when the DLL cannot be loaded.
  */
@@ -27,7 +29,7 @@
 
 #define API(X)                                                                 \
     X(rmq_version) X(rmq_last_error) X(rmq_free) X(rmq_debug_stats)            \
-    X(rmq_debug_panic) X(rmq_set_log_level) X(rmq_log_poll) X(rmq_admin_new)   \
+    X(rmq_debug_panic) X(rmq_set_state_dir) X(rmq_set_log_level) X(rmq_log_poll) X(rmq_admin_new)   \
     X(rmq_admin_create_topic) X(rmq_admin_delete_topic) X(rmq_admin_close)     \
     X(rmq_producer_new) X(rmq_producer_send) X(rmq_producer_close)             \
     X(rmq_consumer_new) X(rmq_consumer_poll) X(rmq_consumer_ack)               \
@@ -179,6 +181,97 @@ static int find_sent(field body, int count) {
     return -1;
 }
 
+/* Consumes the `count` messages sent with a new consumer of `group` in
+ * `model`, checking each record; returns -1 when the consumer cannot start. */
+static int consume(const char *ns, const char *topic, const char *group, const char *model, int count) {
+    char cfg[1024];
+    int32_t rc;
+    uint64_t consumer = 0;
+    for (int i = 0; i < count; i++) sent[i].received = 0;
+    snprintf(cfg, sizeof cfg,
+             "{\"name_server\": \"%s\", \"group\": \"%s\", \"from_where\": \"first\", \"model\": \"%s\", "
+             "\"subscriptions\": [{\"topic\": \"%s\", \"type\": \"tag\", \"expression\": \"*\"}]}",
+             ns, group, model, topic);
+    rc = p_rmq_consumer_new(cfg, (int64_t)strlen(cfg), &consumer);
+    if (rc != RMQ_OK) {
+        fail("rmq_consumer_new", rc);
+        dump_logs();
+        return -1;
+    }
+    say("%s consumer started (group %s)", model, group);
+    int distinct = 0, duplicates = 0, records = 0;
+    DWORD deadline = GetTickCount() + 90000;
+    while (distinct < count && (int32_t)(deadline - GetTickCount()) > 0) {
+        uint8_t *out = NULL;
+        int64_t out_len = 0;
+        int32_t n = 0;
+        rc = p_rmq_consumer_poll(consumer, 32, 1000, &out, &out_len, &n);
+        if (rc != RMQ_OK) {
+            fail("rmq_consumer_poll", rc);
+            break;
+        }
+        if (n == 0) {
+            check(out == NULL, "no records: *out is NULL");
+            continue;
+        }
+        uint64_t ids[32];
+        reader r = {out, out + out_len, 0};
+        for (int32_t k = 0; k < n; k++) {
+            ids[k] = rd(&r, 8);
+            int32_t queue_id = (int32_t)rd(&r, 4);
+            int32_t reconsume = (int32_t)rd(&r, 4);
+            int64_t queue_offset = (int64_t)rd(&r, 8);
+            int64_t born = (int64_t)rd(&r, 8), store = (int64_t)rd(&r, 8);
+            field f_topic = rd_field(&r), f_tags = rd_field(&r), f_keys = rd_field(&r), f_msg_id = rd_field(&r),
+                  f_off_id = rd_field(&r), f_broker = rd_field(&r), f_props = rd_field(&r), f_body = rd_field(&r);
+            if (r.bad) {
+                check(0, "poll records decode within out_len");
+                break;
+            }
+            records++;
+            int i = find_sent(f_body, count);
+            if (i < 0) {
+                say("FAIL a received body (%u bytes) matches no message sent", f_body.len);
+                failures++;
+                continue;
+            }
+            sent_message *m = &sent[i];
+            int intact = field_is(f_topic, topic, (int64_t)strlen(topic)) &&
+                         field_is(f_tags, m->tags, (int64_t)strlen(m->tags)) &&
+                         field_is(f_keys, m->keys, (int64_t)strlen(m->keys)) &&
+                         same_properties(f_props, m->props, m->props_len) && f_msg_id.len > 0 && f_off_id.len > 0 &&
+                         f_broker.len > 0 && queue_id >= 0 && queue_id < 4 && queue_offset >= 0 && reconsume == 0 &&
+                         born > 0 && store >= born - 60000;
+            if (!intact) {
+                say("FAIL message %d came back altered (topic %.*s tags %.*s keys %.*s props %u bytes)", i,
+                    (int)f_topic.len, f_topic.data, (int)f_tags.len, f_tags.data, (int)f_keys.len, f_keys.data,
+                    f_props.len);
+                failures++;
+            }
+            if (m->received++ == 0)
+                distinct++;
+            else
+                duplicates++;
+        }
+        check(r.p == r.end, "poll records fill exactly out_len");
+        p_rmq_free(out);
+        int32_t settled = -1;
+        rc = p_rmq_consumer_ack(consumer, ids, n, RMQ_ACK, 0, &settled);
+        if (rc != RMQ_OK) fail("rmq_consumer_ack", rc);
+        check(settled == n, "rmq_consumer_ack settles every delivery");
+    }
+    say("%s: received %d of %d messages (%d records, %d duplicates)", model, distinct, count, records, duplicates);
+    for (int i = 0; i < count; i++)
+        if (sent[i].received == 0) {
+            say("FAIL message %d never arrived (%s)", i, model);
+            failures++;
+        }
+
+    check(p_rmq_consumer_close(consumer) == RMQ_OK, "rmq_consumer_close");
+    check(p_rmq_consumer_close(consumer) == RMQ_OK, "rmq_consumer_close again (idempotent)");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     started = GetTickCount();
@@ -215,6 +308,18 @@ int main(int argc, char **argv) {
     check(rc == RMQ_OK && strlen(buf) >= 5, "rmq_version");
     say("rmq_version: %s", buf);
     p_rmq_set_log_level(30);
+
+    char state[MAX_PATH * 2];
+    if (argc > 6) {
+        snprintf(state, sizeof state, "%s", argv[6]);
+    } else {
+        const char *local = getenv("LOCALAPPDATA");
+        snprintf(state, sizeof state, "%s\\rmq_native", local ? local : "C:");
+    }
+    rc = p_rmq_set_state_dir(state, (int64_t)strlen(state));
+    if (rc != RMQ_OK) fail("rmq_set_state_dir", rc);
+    check(p_rmq_set_state_dir((char *)"relative", 8) == RMQ_ERR_INVALID_ARGUMENT, "rmq_set_state_dir rejects a relative path");
+    say("state dir: %s", state);
 
     char cfg[1024];
     uint64_t bad = 0;
@@ -325,86 +430,11 @@ int main(int argc, char **argv) {
     check(p_rmq_producer_close(producer) == RMQ_OK, "rmq_producer_close again (idempotent)");
     check(p_rmq_producer_send(producer, &none, 1000, &res) == RMQ_ERR_CLOSED, "send after close gives RMQ_ERR_CLOSED");
 
-    /* ---- consumer: poll, decode, ack ------------------------------------- */
-    uint64_t consumer = 0;
-    snprintf(cfg, sizeof cfg,
-             "{\"name_server\": \"%s\", \"group\": \"%s\", \"from_where\": \"first\", "
-             "\"subscriptions\": [{\"topic\": \"%s\", \"type\": \"tag\", \"expression\": \"*\"}]}",
-             ns, group, topic);
-    rc = p_rmq_consumer_new(cfg, (int64_t)strlen(cfg), &consumer);
-    if (rc != RMQ_OK) {
-        fail("rmq_consumer_new", rc);
-        dump_logs();
-        return 1;
-    }
-    say("consumer started (group %s)", group);
-    int distinct = 0, duplicates = 0, records = 0;
-    DWORD deadline = GetTickCount() + 90000;
-    while (distinct < count && (int32_t)(deadline - GetTickCount()) > 0) {
-        uint8_t *out = NULL;
-        int64_t out_len = 0;
-        int32_t n = 0;
-        rc = p_rmq_consumer_poll(consumer, 32, 1000, &out, &out_len, &n);
-        if (rc != RMQ_OK) {
-            fail("rmq_consumer_poll", rc);
-            break;
-        }
-        if (n == 0) {
-            check(out == NULL, "no records: *out is NULL");
-            continue;
-        }
-        uint64_t ids[32];
-        reader r = {out, out + out_len, 0};
-        for (int32_t k = 0; k < n; k++) {
-            ids[k] = rd(&r, 8);
-            int32_t queue_id = (int32_t)rd(&r, 4);
-            int32_t reconsume = (int32_t)rd(&r, 4);
-            int64_t queue_offset = (int64_t)rd(&r, 8);
-            int64_t born = (int64_t)rd(&r, 8), store = (int64_t)rd(&r, 8);
-            field f_topic = rd_field(&r), f_tags = rd_field(&r), f_keys = rd_field(&r), f_msg_id = rd_field(&r),
-                  f_off_id = rd_field(&r), f_broker = rd_field(&r), f_props = rd_field(&r), f_body = rd_field(&r);
-            if (r.bad) {
-                check(0, "poll records decode within out_len");
-                break;
-            }
-            records++;
-            int i = find_sent(f_body, count);
-            if (i < 0) {
-                say("FAIL a received body (%u bytes) matches no message sent", f_body.len);
-                failures++;
-                continue;
-            }
-            sent_message *m = &sent[i];
-            int intact = field_is(f_topic, topic, (int64_t)strlen(topic)) &&
-                         field_is(f_tags, m->tags, (int64_t)strlen(m->tags)) &&
-                         field_is(f_keys, m->keys, (int64_t)strlen(m->keys)) &&
-                         same_properties(f_props, m->props, m->props_len) && f_msg_id.len > 0 && f_off_id.len > 0 &&
-                         f_broker.len > 0 && queue_id >= 0 && queue_id < 4 && queue_offset >= 0 && reconsume == 0 &&
-                         born > 0 && store >= born - 60000;
-            if (!intact) {
-                say("FAIL message %d came back altered (topic %.*s tags %.*s keys %.*s props %u bytes)", i,
-                    (int)f_topic.len, f_topic.data, (int)f_tags.len, f_tags.data, (int)f_keys.len, f_keys.data,
-                    f_props.len);
-                failures++;
-            }
-            if (m->received++ == 0)
-                distinct++;
-            else
-                duplicates++;
-        }
-        check(r.p == r.end, "poll records fill exactly out_len");
-        p_rmq_free(out);
-        int32_t settled = -1;
-        rc = p_rmq_consumer_ack(consumer, ids, n, RMQ_ACK, 0, &settled);
-        if (rc != RMQ_OK) fail("rmq_consumer_ack", rc);
-        check(settled == n, "rmq_consumer_ack settles every delivery");
-    }
-    say("received %d of %d messages (%d records, %d duplicates)", distinct, count, records, duplicates);
-    for (int i = 0; i < count; i++)
-        if (sent[i].received == 0) {
-            say("FAIL message %d never arrived", i);
-            failures++;
-        }
+    /* ---- consumers: poll, decode, ack ------------------------------------ */
+    if (consume(ns, topic, group, "clustering", count) != 0) return 1;
+    char bgroup[256];
+    snprintf(bgroup, sizeof bgroup, "%s_B", group);
+    if (consume(ns, topic, bgroup, "broadcasting", count) != 0) return 1;
 
     uint8_t *stats = NULL;
     int64_t stats_len = 0;
@@ -414,8 +444,6 @@ int main(int argc, char **argv) {
     p_rmq_free(stats);
     p_rmq_free(NULL);
 
-    check(p_rmq_consumer_close(consumer) == RMQ_OK, "rmq_consumer_close");
-    check(p_rmq_consumer_close(consumer) == RMQ_OK, "rmq_consumer_close again (idempotent)");
     rc = p_rmq_admin_delete_topic(admin, (char *)topic, (int64_t)strlen(topic));
     if (rc != RMQ_OK) fail("rmq_admin_delete_topic", rc);
     check(p_rmq_admin_close(admin) == RMQ_OK, "rmq_admin_close");
