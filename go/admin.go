@@ -39,6 +39,9 @@ type adminState struct {
 	namespace   string
 }
 
+// rmq_admin_new implements the ABI function of the same name: creates an admin client.
+// The contract is in rmq_native.h.
+//
 //export rmq_admin_new
 func rmq_admin_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -181,6 +184,9 @@ func (st *adminState) fullTopic(topic string) string {
 	return st.namespace + "%" + topic
 }
 
+// rmq_admin_create_topic implements the ABI function of the same name: creates (or updates) a topic with `queues` read and write queues on every master broker of the cluster (cluster_len 0 = every cluster).
+// The contract is in rmq_native.h.
+//
 //export rmq_admin_create_topic
 func rmq_admin_create_topic(h C.uint64_t, topicP *C.char, topicLen C.int64_t, queues C.int32_t, clusterP *C.char, clusterLen C.int64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -220,6 +226,9 @@ func rmq_admin_create_topic(h C.uint64_t, topicP *C.char, topicLen C.int64_t, qu
 	return C.RMQ_OK
 }
 
+// rmq_admin_delete_topic implements the ABI function of the same name: deletes a topic from every master broker and from the name servers.
+// The contract is in rmq_native.h.
+//
 //export rmq_admin_delete_topic
 func rmq_admin_delete_topic(h C.uint64_t, topicP *C.char, topicLen C.int64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -252,6 +261,9 @@ func rmq_admin_delete_topic(h C.uint64_t, topicP *C.char, topicLen C.int64_t) (r
 	return C.RMQ_OK
 }
 
+// rmq_admin_close implements the ABI function of the same name: releases the admin client.
+// The contract is in rmq_native.h.
+//
 //export rmq_admin_close
 func rmq_admin_close(h C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)

@@ -150,6 +150,9 @@ func delayLevelMillis(level int) int64 {
 	return secs[level-1] * 1000
 }
 
+// rmq_consumer_new implements the ABI function of the same name: creates and starts a push consumer whose messages wait in a bounded library-side buffer until rmq_consumer_poll takes them.
+// The contract is in rmq_native.h.
+//
 //export rmq_consumer_new
 func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -353,6 +356,9 @@ func encodeMessage(buf []byte, m *primitive.MessageExt) []byte {
 	return append(buf, m.Body...)
 }
 
+// rmq_consumer_poll implements the ABI function of the same name: takes up to max_messages messages, waiting at most timeout_ms for the first one (0 = do not wait).
+// The contract is in rmq_native.h.
+//
 //export rmq_consumer_poll
 func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -418,6 +424,9 @@ func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t,
 	return C.RMQ_OK
 }
 
+// rmq_consumer_ack implements the ABI function of the same name: settles count deliveries (ids from rmq_consumer_poll) with kind RMQ_ACK, RMQ_NACK (delay_level 0 = the broker's schedule, 1..18 = that level).
+// The contract is in rmq_native.h.
+//
 //export rmq_consumer_ack
 func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int32_t, delayLevel C.int32_t, outSettled *C.int32_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -469,6 +478,9 @@ func (st *consumerState) close() {
 	})
 }
 
+// rmq_consumer_close implements the ABI function of the same name: stops the consumer: unsettled messages are handed back for redelivery, offsets of settled ones are committed, the handle is released.
+// The contract is in rmq_native.h.
+//
 //export rmq_consumer_close
 func rmq_consumer_close(h C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)

@@ -259,6 +259,9 @@ func anyReachable(addrs []string, timeout time.Duration) bool {
 
 // ---- library exports -------------------------------------------------
 
+// rmq_version implements the ABI function of the same name: writes the library version ("MAJOR.MINOR.PATCH") into buf (NUL-terminated, truncated to cap).
+// The contract is in rmq_native.h.
+//
 //export rmq_version
 func rmq_version(buf *C.char, capacity C.int32_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -269,16 +272,25 @@ func rmq_version(buf *C.char, capacity C.int32_t) (rc C.int32_t) {
 	return C.RMQ_OK
 }
 
+// rmq_last_error implements the ABI function of the same name: copies the last error message of the calling thread into buf (NUL-terminated, truncated to cap) and returns its full length in bytes (without the NUL); 0 if there is none.
+// The contract is in rmq_native.h.
+//
 //export rmq_last_error
 func rmq_last_error(buf *C.char, capacity C.int32_t) C.int32_t {
 	return C.rmq_errstore_get(buf, capacity)
 }
 
+// rmq_free implements the ABI function of the same name: releases memory the library returned through a uint8_t** output.
+// The contract is in rmq_native.h.
+//
 //export rmq_free
 func rmq_free(p unsafe.Pointer) {
 	C.free(p)
 }
 
+// rmq_debug_stats implements the ABI function of the same name: writes a JSON object of internal counters ({"handles": n, "producers": n, "consumers": n, "admins": n, "goroutines": n, "goroutines_lingering": n}) to *out (release with rmq_free), its length to *out_len.
+// The contract is in rmq_native.h.
+//
 //export rmq_debug_stats
 func rmq_debug_stats(out **C.uint8_t, outLen *C.int64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -329,6 +341,9 @@ func lingeringGoroutines() int {
 	return count
 }
 
+// rmq_debug_panic implements the ABI function of the same name: test hook: panics inside the library; the panic is recovered and the call returns RMQ_ERR_INTERNAL.
+// The contract is in rmq_native.h.
+//
 //export rmq_debug_panic
 func rmq_debug_panic() (rc C.int32_t) {
 	defer guard(&rc)

@@ -107,6 +107,9 @@ func (l *logBuffer) take() []logRecord {
 	return recs
 }
 
+// rmq_set_log_level implements the ABI function of the same name: sets the minimum level of the RocketMQ SDK log records the library keeps (Python logging numbers: 10 debug, 20 info, 30 warning, 40 error, 50 critical; > 50 keeps none).
+// The contract is in rmq_native.h.
+//
 //export rmq_set_log_level
 func rmq_set_log_level(level C.int32_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -114,6 +117,9 @@ func rmq_set_log_level(level C.int32_t) (rc C.int32_t) {
 	return C.RMQ_OK
 }
 
+// rmq_log_poll implements the ABI function of the same name: waits up to timeout_ms (0 = do not wait) for log records.
+// The contract is in rmq_native.h.
+//
 //export rmq_log_poll
 func rmq_log_poll(timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
 	defer guard(&rc)

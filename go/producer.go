@@ -199,6 +199,9 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 	return st, nil
 }
 
+// rmq_producer_new implements the ABI function of the same name: creates and starts a producer.
+// The contract is in rmq_native.h.
+//
 //export rmq_producer_new
 func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -408,6 +411,9 @@ func (st *producerState) sendSync(timeout time.Duration, msgs ...*primitive.Mess
 	return res, nil
 }
 
+// rmq_producer_send implements the ABI function of the same name: sends one message synchronously; waits at most timeout_ms (<= 0: the producer's send timeout).
+// The contract is in rmq_native.h.
+//
 //export rmq_producer_send
 func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
 	defer guard(&rc)
@@ -435,6 +441,9 @@ func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out 
 	return C.RMQ_OK
 }
 
+// rmq_producer_send_batch implements the ABI function of the same name: sends count messages of one topic as one batch, in one round trip (no delay, deliver_at or sharding key).
+// The contract is in rmq_native.h.
+//
 //export rmq_producer_send_batch
 func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t, timeoutMs C.int32_t,
 	out *C.rmq_send_result, outIds **C.uint8_t, outIdsLen *C.int64_t) (rc C.int32_t) {
@@ -488,6 +497,9 @@ func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t,
 	return C.RMQ_OK
 }
 
+// rmq_producer_send_oneway implements the ABI function of the same name: sends one message without waiting for the broker (fire and forget); only validation and connection errors are reported.
+// The contract is in rmq_native.h.
+//
 //export rmq_producer_send_oneway
 func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) (rc C.int32_t) {
 	defer guard(&rc)
@@ -522,6 +534,9 @@ type completion struct {
 	err   error
 }
 
+// rmq_producer_send_async implements the ABI function of the same name: starts sending one message in the background and returns at once.
+// The contract is in rmq_native.h.
+//
 //export rmq_producer_send_async
 func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -608,6 +623,9 @@ func (st *producerState) completeAsync(j asyncJob) {
 	st.completions <- c
 }
 
+// rmq_producer_poll_completions implements the ABI function of the same name: takes up to max_completions finished asynchronous sends, waiting at most timeout_ms for the first.
+// The contract is in rmq_native.h.
+//
 //export rmq_producer_poll_completions
 func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeoutMs C.int32_t,
 	out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
@@ -672,6 +690,9 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 	return C.RMQ_OK
 }
 
+// rmq_producer_close implements the ABI function of the same name: shuts the producer down and releases its handle.
+// The contract is in rmq_native.h.
+//
 //export rmq_producer_close
 func rmq_producer_close(h C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)

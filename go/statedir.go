@@ -18,6 +18,9 @@ import (
 //go:linkname sdkOffsetDir github.com/apache/rocketmq-client-go/v2/consumer._LocalOffsetStorePath
 var sdkOffsetDir string
 
+// rmq_set_state_dir implements the ABI function of the same name: sets the folder (an absolute path) where the library keeps its files: broadcasting consumers' offsets go to <dir>/offsets/<group>/<client id>/.
+// The contract is in rmq_native.h.
+//
 //export rmq_set_state_dir
 func rmq_set_state_dir(dir *C.char, dirLen C.int64_t) (rc C.int32_t) {
 	defer guard(&rc)

@@ -114,6 +114,9 @@ func txStateFromABI(state C.int32_t) (primitive.LocalTransactionState, error) {
 	return 0, errf(C.RMQ_ERR_INVALID_ARGUMENT, "transaction state must be RMQ_TX_COMMIT, RMQ_TX_ROLLBACK or RMQ_TX_UNKNOWN, not %d", int32(state))
 }
 
+// rmq_tx_producer_new implements the ABI function of the same name: creates and starts a transaction producer; config as rmq_producer_new.
+// The contract is in rmq_native.h.
+//
 //export rmq_tx_producer_new
 func rmq_tx_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -141,6 +144,9 @@ func txProducerFor(h C.uint64_t) (*producerState, error) {
 	return st, nil
 }
 
+// rmq_tx_send implements the ABI function of the same name: sends the half message of a transaction and returns once the broker stored it.
+// The contract is in rmq_native.h.
+//
 //export rmq_tx_send
 func rmq_tx_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result, outTx *C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -208,6 +214,9 @@ func rmq_tx_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq
 	return C.RMQ_OK
 }
 
+// rmq_tx_end implements the ABI function of the same name: ends a transaction begun by rmq_tx_send with RMQ_TX_COMMIT, RMQ_TX_ROLLBACK or RMQ_TX_UNKNOWN (the broker will ask later through a check), and fills *out with the half message's full send result.
+// The contract is in rmq_native.h.
+//
 //export rmq_tx_end
 func rmq_tx_end(h C.uint64_t, tx C.uint64_t, state C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
 	defer guard(&rc)
@@ -238,6 +247,9 @@ func rmq_tx_end(h C.uint64_t, tx C.uint64_t, state C.int32_t, out *C.rmq_send_re
 	return C.RMQ_OK
 }
 
+// rmq_tx_poll_checks implements the ABI function of the same name: takes up to max_checks pending broker checks of transactions left UNKNOWN, waiting at most timeout_ms for the first.
+// The contract is in rmq_native.h.
+//
 //export rmq_tx_poll_checks
 func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
 	defer guard(&rc)
@@ -289,6 +301,9 @@ func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, 
 	return C.RMQ_OK
 }
 
+// rmq_tx_check_reply implements the ABI function of the same name: answers a check with a transaction state.
+// The contract is in rmq_native.h.
+//
 //export rmq_tx_check_reply
 func rmq_tx_check_reply(h C.uint64_t, checkID C.uint64_t, state C.int32_t) (rc C.int32_t) {
 	defer guard(&rc)
