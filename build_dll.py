@@ -156,7 +156,7 @@ def toolchain_env(target: str) -> dict:
         arch = "arm64" if goarch == "arm64" else "x86_64"
         env["CC"] = f"clang -arch {arch}"
         env["MACOSX_DEPLOYMENT_TARGET"] = _MACOS_MIN
-        env["CGO_CFLAGS"] = f"-mmacosx-version-min={_MACOS_MIN}"
+        env["CGO_CFLAGS"] = f"-O2 -g -mmacosx-version-min={_MACOS_MIN}"
         env["CGO_LDFLAGS"] = f"-mmacosx-version-min={_MACOS_MIN}"
     return env
 
