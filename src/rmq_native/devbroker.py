@@ -5,6 +5,9 @@ Usage::
     python -m rmq_native.devbroker start [--namesrv-port 9876] [--broker-port 10911] [--timeout 120] [--clean]
     python -m rmq_native.devbroker status [--json]
     python -m rmq_native.devbroker stop [--clean]
+    python -m rmq_native.devbroker start --brokers 2 [--acl]   # broker-a + broker-b, one cluster
+    python -m rmq_native.devbroker stop-broker broker-b [--kill]
+    python -m rmq_native.devbroker start-broker broker-b
 
 On success ``start`` prints the name server address (``127.0.0.1:9876``) as the last
 line of stdout; progress goes to stderr.  Everything listens on 127.0.0.1 only.
@@ -21,6 +24,23 @@ This module deliberately uses only the standard library and imports nothing else
     addr = devbroker.start()        # "127.0.0.1:9876"; reuses a running dev broker
     devbroker.status()              # dict or None
     devbroker.stop()
+    devbroker.start(brokers=2, acl=True, home=..., namesrv_port=59876, broker_port=60911)
+    devbroker.stop_broker("broker-b", kill=True)   # SIGKILL; kill=False: graceful shutdown
+    devbroker.start_broker("broker-b")             # returns its address once it is writable again
+
+Several brokers: ``brokers=N`` starts ``broker-a``, ``broker-b`` ... in cluster
+``DefaultCluster``; broker *i* (0-based) listens on ``broker_port + 10*i`` (and that
+port -2 / +1) with its own store (``store`` for broker-a, ``store-<name>`` for the
+others).  ``status()`` counts the dev broker as up while the name server and at least
+one broker run; ``status()["brokers"]`` tells which.
+
+ACL: ``acl=True`` enables RocketMQ 5.3's authentication and authorization (ACL 2.0;
+the 1.0 ``plain_acl.yml``/``aclEnable`` mechanism no longer exists in 5.3 brokers).  Its
+remoting signature is the same HMAC-SHA1 over the sorted request fields that the Go SDK
+(and ACL 1.0 clients) send, so ``access_key``/``secret_key`` clients work.  The test
+account is the super user ``ACL_ACCESS_KEY`` / ``ACL_SECRET_KEY``
+(``rmq_native_test`` / ``rmq_native_test_secret``) -- for local tests only.  The name
+server itself does not check credentials (as in RocketMQ).
 """
 
 from __future__ import annotations
@@ -47,9 +67,14 @@ __all__ = [
     "DEFAULT_NAMESRV_PORT",
     "DEFAULT_BROKER_PORT",
     "DevBrokerError",
+    "ACL_ACCESS_KEY",
+    "ACL_SECRET_KEY",
     "start",
     "stop",
     "status",
+    "start_broker",
+    "stop_broker",
+    "broker_names",
     "state_dir",
     "cache_dir",
     "ensure_jars",
@@ -72,6 +97,11 @@ DEFAULT_STOP_TIMEOUT = 30.0
 CLUSTER_NAME = "DefaultCluster"
 BROKER_NAME = "broker-a"
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+#: Port distance between the brokers of a multi-broker dev cluster.
+BROKER_PORT_STEP = 10
+#: The test account of a dev broker started with ``acl=True`` (a super user; local tests only).
+ACL_ACCESS_KEY = "rmq_native_test"
+ACL_SECRET_KEY = "rmq_native_test_secret"
 
 _STATE_FILE = "devbroker.json"
 _MARKER_PROP = "-Drmq_native.devbroker.home="
@@ -409,21 +439,27 @@ def remoting_request(
     ext_fields: Optional[Dict[str, str]] = None,
     body: bytes = b"",
     timeout: float = 3.0,
+    credentials: Optional[Tuple[str, str]] = None,
 ) -> Tuple[Dict[str, Any], bytes]:
     """Send one RocketMQ remoting request (JSON header) to ``host:port``; return (header, body).
 
     Frame: int32 total length (excluding itself) | int32 (serialize type << 24 | header length)
-    | JSON header | body.  All integers are big-endian.
+    | JSON header | body.  All integers are big-endian.  ``credentials=(access_key,
+    secret_key)`` signs the request like RocketMQ's ACL clients.
     """
     host, _, port = addr.rpartition(":")
     opaque = next(_opaque)
+    fields = {k: str(v) for k, v in (ext_fields or {}).items()}
+    if credentials:
+        fields["AccessKey"] = credentials[0]
+        fields["Signature"] = _sign(fields, body, credentials[1])
     header = {
         "code": code,
         "language": "PYTHON",
         "version": _REMOTING_VERSION,
         "opaque": opaque,
         "flag": 0,
-        "extFields": {k: str(v) for k, v in (ext_fields or {}).items()},
+        "extFields": fields,
     }
     hbytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     frame = struct.pack(">ii", 4 + len(hbytes) + len(body), len(hbytes) & 0xFFFFFF) + hbytes + body
@@ -443,6 +479,16 @@ def remoting_request(
             rbody = data[4 + hlen :]
             if rheader.get("opaque") == opaque and (rheader.get("flag", 0) & 1):
                 return rheader, rbody
+
+
+def _sign(fields: Dict[str, str], body: bytes, secret_key: str) -> str:
+    """RocketMQ's remoting signature: base64(HMAC-SHA1(secret, sorted field values + body))."""
+    import base64
+    import hashlib
+    import hmac
+
+    content = "".join(v for k, v in sorted(fields.items()) if k != "Signature").encode("utf-8") + body
+    return base64.b64encode(hmac.new(secret_key.encode("utf-8"), content, hashlib.sha1).digest()).decode()
 
 
 def _fastjson_loads(data: bytes) -> Any:
@@ -511,7 +557,9 @@ def get_cluster_info(namesrv_addr: str, timeout: float = 3.0) -> Dict[str, Any]:
     return _fastjson_loads(body) if body else {}
 
 
-def _route_ready(namesrv_addr: str, broker_addr: str) -> Tuple[bool, str]:
+def _route_ready(
+    namesrv_addr: str, broker_addr: str, credentials: Optional[Tuple[str, str]] = None
+) -> Tuple[bool, str]:
     try:
         route = get_route_info(namesrv_addr, _DEFAULT_TOPIC, timeout=2.0)
     except (OSError, ValueError) as exc:
@@ -533,7 +581,8 @@ def _route_ready(namesrv_addr: str, broker_addr: str) -> Tuple[bool, str]:
     try:
         # cheap request that goes through the broker's topic config and message store
         header, _ = remoting_request(
-            broker_addr, CODE_GET_MAX_OFFSET, {"topic": _DEFAULT_TOPIC, "queueId": "0"}, timeout=2.0
+            broker_addr, CODE_GET_MAX_OFFSET, {"topic": _DEFAULT_TOPIC, "queueId": "0"}, timeout=2.0,
+            credentials=credentials,
         )
     except (OSError, ValueError) as exc:
         return False, f"broker port not answering ({exc})"
@@ -727,10 +776,34 @@ def _marker(sd: Path) -> str:
     return f"{_MARKER_PROP}{sd}"
 
 
+def broker_names(count: int) -> List[str]:
+    """Names of the brokers of a dev cluster with ``count`` brokers: broker-a, broker-b, ..."""
+    if not 1 <= count <= 26:
+        raise DevBrokerError(f"brokers must be 1..26, not {count}")
+    return [f"broker-{chr(ord('a') + i)}" for i in range(count)]
+
+
+def _role(name: str) -> str:
+    """Process role (and state key) of a broker: "broker" for broker-a (as before), else its name."""
+    return "broker" if name == BROKER_NAME else name
+
+
+def _state_brokers(state: Dict[str, Any]) -> List[str]:
+    return list(state.get("brokers") or [BROKER_NAME])
+
+
+def _state_roles(state: Dict[str, Any]) -> List[str]:
+    return ["namesrv", *(_role(n) for n in _state_brokers(state))]
+
+
+def _credentials(state: Dict[str, Any]) -> Optional[Tuple[str, str]]:
+    return (ACL_ACCESS_KEY, ACL_SECRET_KEY) if state.get("acl") else None
+
+
 def _alive_procs(sd: Path, state: Dict[str, Any]) -> Dict[str, int]:
     marker = _marker(sd)  # derived from the state dir, never trusted from the file
     alive = {}
-    for role in ("namesrv", "broker"):
+    for role in _state_roles(state):
         pid = int((state.get(role) or {}).get("pid") or 0)
         if pid and _is_ours(pid, marker, role):
             alive[role] = pid
@@ -764,7 +837,9 @@ def _props(values: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_configs(sd: Path, namesrv_port: int, broker_port: int) -> Tuple[Path, Path]:
+def _write_configs(
+    sd: Path, namesrv_port: int, broker_port: int, name: str = BROKER_NAME, acl: bool = False
+) -> Tuple[Path, Path]:
     conf = sd / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     home = sd.as_posix()  # forward slashes: safe inside .properties files on Windows too
@@ -783,11 +858,31 @@ def _write_configs(sd: Path, namesrv_port: int, broker_port: int) -> Tuple[Path,
         }),
         encoding="utf-8",
     )
-    broker_conf = conf / "broker.conf"
+    broker_conf = conf / ("broker.conf" if name == BROKER_NAME else f"{name}.conf")
+    if name != BROKER_NAME:
+        store = (sd / f"store-{name}").as_posix()
+    auth: Dict[str, Any] = {}
+    if acl:
+        # RocketMQ 5.3 ACL 2.0; the init user is a super user (no policies needed)
+        auth = {
+            "authenticationEnabled": True,
+            "authenticationProvider":
+                "org.apache.rocketmq.auth.authentication.provider.DefaultAuthenticationProvider",
+            "authenticationMetadataProvider":
+                "org.apache.rocketmq.auth.authentication.provider.LocalAuthenticationMetadataProvider",
+            "initAuthenticationUser": json.dumps({"username": ACL_ACCESS_KEY, "password": ACL_SECRET_KEY}),
+            "innerClientAuthenticationCredentials":
+                json.dumps({"accessKey": ACL_ACCESS_KEY, "secretKey": ACL_SECRET_KEY}),
+            "authorizationEnabled": True,
+            "authorizationProvider":
+                "org.apache.rocketmq.auth.authorization.provider.DefaultAuthorizationProvider",
+            "authorizationMetadataProvider":
+                "org.apache.rocketmq.auth.authorization.provider.LocalAuthorizationMetadataProvider",
+        }
     broker_conf.write_text(
         _props({
             "brokerClusterName": CLUSTER_NAME,
-            "brokerName": BROKER_NAME,
+            "brokerName": name,
             "brokerId": 0,
             "brokerRole": "ASYNC_MASTER",
             "flushDiskType": "ASYNC_FLUSH",
@@ -822,6 +917,7 @@ def _write_configs(sd: Path, namesrv_port: int, broker_port: int) -> Tuple[Path,
             # ask producers about UNKNOWN transactions after 3 s, every 3 s
             "transactionTimeOut": 3000,
             "transactionCheckInterval": 3000,
+            **auth,
         }),
         encoding="utf-8",
     )
@@ -831,6 +927,7 @@ def _write_configs(sd: Path, namesrv_port: int, broker_port: int) -> Tuple[Path,
 def _java_cmd(
     java: str, major: int, lib: Path, ext: Optional[Path], sd: Path, role: str,
     main_class: str, heap: List[str], extra: List[str], args: List[str],
+    user_home: Optional[Path] = None,
 ) -> List[str]:
     cp = [str(lib / "*")]
     if ext is not None:
@@ -842,7 +939,7 @@ def _java_cmd(
     cmd += [
         "-Djava.net.preferIPv4Stack=true",
         f"-Drocketmq.home.dir={sd}",
-        f"-Duser.home={sd}",
+        f"-Duser.home={user_home or sd}",
         # RocketMQ's shaded logback, using the component's own config from its jar; it writes
         # to ${user.home}/logs/rocketmqlogs (= <state dir>/logs/rocketmqlogs)
         f"-Drmq.logback.configurationFile=rmq.{role}.logback.xml",
@@ -888,25 +985,35 @@ _CHILDREN: Dict[int, subprocess.Popen[bytes]] = {}
 def status(home: str | os.PathLike[str] | None = None) -> Optional[Dict[str, Any]]:
     """Return info about the running dev broker of this state dir, or None if it is not up.
 
-    "Up" means both recorded processes are alive, are ours, and the name server answers.
+    "Up" means the recorded name server and at least one recorded broker are alive, are
+    ours, and the name server answers (with one broker: both processes).  ``brokers``
+    maps every broker name to its address, port, pid (None when stopped) and ``up``.
     """
     sd = state_dir(home)
     state = _read_state(sd)
     if not state:
         return None
     alive = _alive_procs(sd, state)
-    if set(alive) != {"namesrv", "broker"}:
+    names = _state_brokers(state)
+    if "namesrv" not in alive or not any(_role(n) in alive for n in names):
         return None
     addr = state["namesrv_addr"]
     if not _namesrv_answers(addr):
         return None
+    brokers = {}
+    for n in names:
+        port = state[_role(n)]["port"]
+        pid = alive.get(_role(n))
+        brokers[n] = {"addr": f"{HOST}:{port}", "port": port, "pid": pid, "up": pid is not None}
     return {
         "namesrv_addr": addr,
         "broker_addr": state["broker_addr"],
         "namesrv_port": state["namesrv"]["port"],
         "broker_port": state["broker"]["port"],
         "namesrv_pid": alive["namesrv"],
-        "broker_pid": alive["broker"],
+        "broker_pid": alive.get("broker"),
+        "brokers": brokers,
+        "acl": bool(state.get("acl")),
         "state_dir": str(sd),
         "rocketmq_version": state.get("rocketmq_version"),
         "started_at": state.get("started_at"),
@@ -920,12 +1027,19 @@ def start(
     clean: bool = False,
     home: str | os.PathLike[str] | None = None,
     quiet: bool = False,
+    brokers: Optional[int] = None,
+    acl: Optional[bool] = None,
 ) -> str:
     """Start (or reuse) the dev broker and return the name server address ``127.0.0.1:PORT``.
 
-    Blocks until the broker is registered at the name server with a writable route for
+    Blocks until every broker is registered at the name server with a writable route for
     ``TBW102`` and answers on its own port.  Raises :class:`DevBrokerError` on failure
     (processes started by this call are killed again).
+
+    ``brokers``: how many brokers (broker-a, broker-b, ...; default 1, or what the running
+    dev broker of this state dir has); broker *i* uses ``broker_port + 10*i``.
+    ``acl``: enable authentication/authorization with the test account
+    ``ACL_ACCESS_KEY``/``ACL_SECRET_KEY`` (default off, or as running).
     """
     log = _quiet if quiet else _info
     sd = state_dir(home)
@@ -936,33 +1050,56 @@ def start(
             # restarting (clean / unhealthy / leftovers): keep the recorded ports unless told otherwise
             namesrv_port = namesrv_port or state["namesrv"]["port"]
             broker_port = broker_port or state["broker"]["port"]
+            if brokers is None:
+                brokers = len(_state_brokers(state))
+            if acl is None:
+                acl = bool(state.get("acl"))
             alive = _alive_procs(sd, state)
-            if set(alive) == {"namesrv", "broker"}:
-                if (namesrv_port, broker_port) != (state["namesrv"]["port"], state["broker"]["port"]):
+            roles = _state_roles(state)
+            if set(alive) == set(roles):
+                if (namesrv_port, broker_port, brokers, acl) != (
+                    state["namesrv"]["port"], state["broker"]["port"], len(roles) - 1, bool(state.get("acl"))
+                ):
                     raise DevBrokerError(
                         f"a dev broker from {sd} is already running on name server port "
-                        f"{state['namesrv']['port']} / broker port {state['broker']['port']}; "
-                        "stop it first to use other ports"
+                        f"{state['namesrv']['port']} / broker port {state['broker']['port']} "
+                        f"({len(roles) - 1} broker(s), acl {'on' if state.get('acl') else 'off'}); "
+                        "stop it first to use other ports or settings"
                     )
                 if clean:
                     log("restarting the running dev broker with a clean store")
                 else:
-                    ok, why = _wait_ready(state["namesrv_addr"], state["broker_addr"], alive, min(timeout, 30.0))
+                    ok, why = True, "ready"
+                    for n in _state_brokers(state):
+                        ok, why = _wait_ready(state["namesrv_addr"], f"{HOST}:{state[_role(n)]['port']}", alive,
+                                              min(timeout, 30.0), _credentials(state))
+                        if not ok:
+                            break
                     if ok:
-                        log(f"dev broker already running (pids {alive['namesrv']}, {alive['broker']})")
+                        log(f"dev broker already running (pids {', '.join(str(alive[r]) for r in roles)})")
                         return str(state["namesrv_addr"])
                     log(f"running dev broker is not healthy ({why}); restarting it")
             elif alive:
                 log("found a partially running dev broker; stopping its leftovers")
-            _terminate_all([alive[r] for r in ("broker", "namesrv") if r in alive], DEFAULT_STOP_TIMEOUT)
+            _terminate_all([alive[r] for r in [*roles[1:], "namesrv"] if r in alive], DEFAULT_STOP_TIMEOUT)
             if alive:
-                _wait_ports_free([state["namesrv"]["port"], *_broker_ports(state["broker"]["port"])], 15.0)
+                ports = [state["namesrv"]["port"]]
+                for r in roles[1:]:
+                    ports += _broker_ports(state[r]["port"])
+                _wait_ports_free(ports, 15.0)
             _remove_state(sd)
 
+        names = broker_names(int(brokers or 1))
+        acl = bool(acl)
         n_port = int(namesrv_port or DEFAULT_NAMESRV_PORT)
         b_port = int(broker_port or DEFAULT_BROKER_PORT)
-        _check_ports(n_port, b_port)
-        busy = [p for p in [n_port, *_broker_ports(b_port)] if _port_in_use(p)]
+        b_ports = {n: b_port + BROKER_PORT_STEP * i for i, n in enumerate(names)}
+        for p in b_ports.values():
+            _check_ports(n_port, p)
+        all_ports = [n_port]
+        for p in b_ports.values():
+            all_ports += _broker_ports(p)
+        busy = [p for p in all_ports if _port_in_use(p)]
         if busy:
             raise DevBrokerError(
                 f"port(s) {', '.join(map(str, busy))} on {HOST} already in use by another process "
@@ -976,10 +1113,15 @@ def start(
         ext = _ensure_ha_ext(lib, java, log)
 
         if clean:
-            log(f"wiping store {sd / 'store'}")
-            shutil.rmtree(sd / "store", ignore_errors=True)
-        (sd / "store").mkdir(parents=True, exist_ok=True)
-        namesrv_conf, broker_conf = _write_configs(sd, n_port, b_port)
+            for n in names:
+                store = _broker_store(sd, n)
+                log(f"wiping store {store}")
+                shutil.rmtree(store, ignore_errors=True)
+        namesrv_conf = None
+        for n in names:
+            _broker_store(sd, n).mkdir(parents=True, exist_ok=True)
+            namesrv_conf, _ = _write_configs(sd, n_port, b_ports[n], n, acl)
+        assert namesrv_conf is not None
         namesrv_addr = f"{HOST}:{n_port}"
         broker_addr = f"{HOST}:{b_port}"
 
@@ -992,8 +1134,11 @@ def start(
             "broker_addr": broker_addr,
             "started_at": time.time(),
             "namesrv": {"pid": 0, "port": n_port},
-            "broker": {"pid": 0, "port": b_port},
+            "brokers": names,
+            "acl": acl,
         }
+        for n in names:
+            state[_role(n)] = {"pid": 0, "port": b_ports[n]}
         started: Dict[str, int] = {}
         t0 = time.monotonic()
         deadline = t0 + timeout
@@ -1012,27 +1157,138 @@ def start(
                 if time.monotonic() > deadline:
                     raise DevBrokerError(f"name server not answering on {namesrv_addr} after {timeout:.0f}s")
                 time.sleep(0.2)
-            log(f"name server up after {time.monotonic() - t0:.1f}s; starting broker on {broker_addr}")
-
-            bextra = ["-XX:MaxDirectMemorySize=1g", f"-Drmq_native.devbroker.haBindAddress={HOST}"]
-            bcmd = _java_cmd(java, major, lib, ext, sd, "broker", _BROKER_MAIN, heap, bextra,
-                             ["-c", str(broker_conf), "-n", namesrv_addr])
-            bproc = _spawn(bcmd, sd, "broker.out")
-            started["broker"] = bproc.pid
-            state["broker"]["pid"] = bproc.pid
-            _write_state(sd, state)
-            ok, why = _wait_ready(namesrv_addr, broker_addr, started, deadline - time.monotonic())
-            if not ok:
-                raise DevBrokerError(f"dev broker not ready after {timeout:.0f}s: {why}")
+            for n in names:
+                log(f"name server up after {time.monotonic() - t0:.1f}s; starting {n} on {HOST}:{b_ports[n]}"
+                    + (" (ACL on)" if acl else ""))
+                pid = _spawn_broker(java, major, lib, ext, sd, n, b_ports[n], namesrv_addr)
+                started[_role(n)] = pid
+                state[_role(n)]["pid"] = pid
+                _write_state(sd, state)
+            for n in names:
+                ok, why = _wait_ready(namesrv_addr, f"{HOST}:{b_ports[n]}", started, deadline - time.monotonic(),
+                                      _credentials(state))
+                if not ok:
+                    raise DevBrokerError(f"dev broker {n} not ready after {timeout:.0f}s: {why}")
         except BaseException as exc:
-            _terminate_all([started[r] for r in ("broker", "namesrv") if r in started], 10.0)
+            _terminate_all([started[r] for r in [*started][1:] + ["namesrv"] if r in started], 10.0)
             _remove_state(sd)
             if isinstance(exc, DevBrokerError):
                 raise DevBrokerError(f"{exc}\n{_log_tail(sd)}") from None
             raise
         log(f"dev broker ready in {time.monotonic() - t0:.1f}s (name server pid {started['namesrv']}, "
-            f"broker pid {started['broker']}); logs in {sd / 'logs'}")
+            + ", ".join(f"{n} pid {started[_role(n)]}" for n in names) + f"); logs in {sd / 'logs'}")
         return namesrv_addr
+
+
+def _broker_store(sd: Path, name: str) -> Path:
+    return sd / "store" if name == BROKER_NAME else sd / f"store-{name}"
+
+
+def _spawn_broker(
+    java: str, major: int, lib: Path, ext: Optional[Path], sd: Path, name: str, port: int, namesrv_addr: str
+) -> int:
+    conf = sd / "conf" / ("broker.conf" if name == BROKER_NAME else f"{name}.conf")
+    # broker-a logs to <state>/logs/rocketmqlogs (as before); others to <state>/<name>/logs/rocketmqlogs
+    user_home = None if name == BROKER_NAME else sd / name
+    heap = ["-Xms256m", "-Xmx512m"]
+    bextra = ["-XX:MaxDirectMemorySize=1g", f"-Drmq_native.devbroker.haBindAddress={HOST}"]
+    bcmd = _java_cmd(java, major, lib, ext, sd, _role(name), _BROKER_MAIN, heap, bextra,
+                     ["-c", str(conf), "-n", namesrv_addr], user_home=user_home)
+    log_name = "broker.out" if name == BROKER_NAME else f"{name}.out"
+    return _spawn(bcmd, sd, log_name).pid
+
+
+def _broker_state(sd: Path, name: str) -> Dict[str, Any]:
+    state = _read_state(sd)
+    if not state:
+        raise DevBrokerError(f"no dev broker recorded in {sd}; start it first")
+    if name not in _state_brokers(state):
+        raise DevBrokerError(f"unknown broker {name!r}; this dev broker has {', '.join(_state_brokers(state))}")
+    return state
+
+
+def stop_broker(
+    name: str,
+    home: str | os.PathLike[str] | None = None,
+    kill: bool = False,
+    timeout: float = DEFAULT_STOP_TIMEOUT,
+    quiet: bool = False,
+) -> bool:
+    """Stop one broker (``"broker-a"``, ``"broker-b"`` ...) of the running dev broker; the name
+    server and the other brokers keep running.  ``kill=True`` sends SIGKILL at once (a crash:
+    the broker does not unregister, the name server drops it after its broker channel
+    closes); otherwise SIGTERM (a graceful shutdown), SIGKILL after ``timeout``.
+    Returns True if it was running."""
+    log = _quiet if quiet else _info
+    sd = state_dir(home)
+    with _file_lock(sd / ".lock"):
+        state = _broker_state(sd, name)
+        role = _role(name)
+        pid = _alive_procs(sd, state).get(role)
+        if pid is None:
+            log(f"{name} is not running")
+            return False
+        log(f"{'killing' if kill else 'stopping'} {name} (pid {pid})")
+        if kill:
+            _send_kill(pid)
+            _wait_dead(pid, 10.0)
+            proc = _CHILDREN.pop(pid, None)
+            if proc is not None:
+                with contextlib.suppress(Exception):
+                    proc.wait(timeout=5)
+        else:
+            _terminate_all([pid], timeout)
+        busy = _wait_ports_free(_broker_ports(state[role]["port"]), 15.0)
+        if busy:
+            log(f"warning: port(s) {busy} still in use after stopping {name}")
+        state[role]["pid"] = 0
+        _write_state(sd, state)
+        log(f"{name} stopped")
+        return True
+
+
+def start_broker(
+    name: str,
+    home: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    quiet: bool = False,
+) -> str:
+    """Start one broker of the dev broker again (after :func:`stop_broker`), with its store
+    and configuration; returns its address once it is registered and writable.  The name
+    server must be running."""
+    log = _quiet if quiet else _info
+    sd = state_dir(home)
+    with _file_lock(sd / ".lock"):
+        state = _broker_state(sd, name)
+        role = _role(name)
+        port = state[role]["port"]
+        addr = f"{HOST}:{port}"
+        alive = _alive_procs(sd, state)
+        if "namesrv" not in alive:
+            raise DevBrokerError(f"the name server of {sd} is not running; use start() instead")
+        if role in alive:
+            log(f"{name} already running (pid {alive[role]})")
+            return addr
+        busy = [p for p in _broker_ports(port) if _port_in_use(p)]
+        if busy:
+            raise DevBrokerError(f"port(s) {', '.join(map(str, busy))} on {HOST} already in use")
+        java = _find_java()
+        major = _java_major(java)
+        lib = ensure_jars(ROCKETMQ_VERSION, log=log)
+        ext = _ensure_ha_ext(lib, java, log)
+        t0 = time.monotonic()
+        log(f"starting {name} on {addr}")
+        pid = _spawn_broker(java, major, lib, ext, sd, name, port, state["namesrv_addr"])
+        state[role]["pid"] = pid
+        _write_state(sd, state)
+        ok, why = _wait_ready(state["namesrv_addr"], addr, {role: pid}, timeout, _credentials(state))
+        if not ok:
+            _terminate_all([pid], 10.0)
+            state[role]["pid"] = 0
+            _write_state(sd, state)
+            raise DevBrokerError(f"{name} not ready after {timeout:.0f}s: {why}\n{_log_tail(sd)}")
+        log(f"{name} ready in {time.monotonic() - t0:.1f}s (pid {pid})")
+        return addr
 
 
 def _check_ports(n_port: int, b_port: int) -> None:
@@ -1047,7 +1303,10 @@ def _check_ports(n_port: int, b_port: int) -> None:
         )
 
 
-def _wait_ready(namesrv_addr: str, broker_addr: str, pids: Dict[str, int], timeout: float) -> Tuple[bool, str]:
+def _wait_ready(
+    namesrv_addr: str, broker_addr: str, pids: Dict[str, int], timeout: float,
+    credentials: Optional[Tuple[str, str]] = None,
+) -> Tuple[bool, str]:
     deadline = time.monotonic() + max(timeout, 0.0)
     why = "timed out"
     while True:
@@ -1057,7 +1316,7 @@ def _wait_ready(namesrv_addr: str, broker_addr: str, pids: Dict[str, int], timeo
                 return False, f"{role} exited with code {proc.returncode}"
             if proc is None and not _pid_alive(pid):
                 return False, f"{role} (pid {pid}) is not running"
-        ok, why = _route_ready(namesrv_addr, broker_addr)
+        ok, why = _route_ready(namesrv_addr, broker_addr, credentials)
         if ok:
             return True, why
         if time.monotonic() >= deadline:
@@ -1086,12 +1345,15 @@ def stop(
         stopped = False
         if state:
             alive = _alive_procs(sd, state)
-            order = [r for r in ("broker", "namesrv") if r in alive]  # broker first: it unregisters
+            roles = _state_roles(state)
+            order = [r for r in [*roles[1:], "namesrv"] if r in alive]  # brokers first: they unregister
             if order:
                 log("stopping " + ", ".join(f"{r} (pid {alive[r]})" for r in order))
                 _terminate_all([alive[r] for r in order], timeout)
                 stopped = True
-            ports = [state["namesrv"]["port"], *_broker_ports(state["broker"]["port"])]
+            ports = [state["namesrv"]["port"]]
+            for r in roles[1:]:
+                ports += _broker_ports(state[r]["port"])
             if stopped:
                 busy = _wait_ports_free(ports, 15.0)
                 if busy:
@@ -1099,8 +1361,9 @@ def stop(
             _remove_state(sd)
         log("dev broker stopped" if stopped else "dev broker is not running")
         if clean:
-            log(f"deleting store {sd / 'store'}")
-            shutil.rmtree(sd / "store", ignore_errors=True)
+            for store in [sd / "store", *sorted(sd.glob("store-broker-*"))]:
+                log(f"deleting store {store}")
+                shutil.rmtree(store, ignore_errors=True)
         return stopped
 
 
@@ -1120,7 +1383,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ),
     )
     parser.add_argument("--home", help="state directory (overrides RMQ_NATIVE_DEVBROKER_HOME)")
-    sub = parser.add_subparsers(dest="command", metavar="{start,stop,status}")
+    sub = parser.add_subparsers(dest="command", metavar="{start,stop,status,stop-broker,start-broker}")
     sub.required = True
 
     p_start = sub.add_parser("start", help="start (or reuse) the dev broker; prints the name server address last")
@@ -1131,6 +1394,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_start.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                          help=f"seconds to wait until clients can send (default {DEFAULT_TIMEOUT:.0f})")
     p_start.add_argument("--clean", action="store_true", help="wipe the message store before starting")
+    p_start.add_argument("--brokers", type=int, default=None,
+                         help=f"number of brokers (broker-a, broker-b, ... on broker port + {BROKER_PORT_STEP}*i; "
+                              "default 1)")
+    p_start.add_argument("--acl", action="store_true", default=None,
+                         help=f"enable authentication (test account {ACL_ACCESS_KEY} / {ACL_SECRET_KEY})")
     p_start.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
     p_stop = sub.add_parser("stop", help="stop the dev broker started from the state directory")
@@ -1139,6 +1407,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help=f"seconds before SIGKILL (default {DEFAULT_STOP_TIMEOUT:.0f})")
     p_stop.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
+    p_sb = sub.add_parser("stop-broker", help="stop one broker (e.g. broker-b); the others keep running")
+    p_sb.add_argument("name", help="broker name: broker-a, broker-b, ...")
+    p_sb.add_argument("--kill", action="store_true", help="SIGKILL at once (a crash) instead of a graceful stop")
+    p_sb.add_argument("--timeout", type=float, default=DEFAULT_STOP_TIMEOUT,
+                      help=f"seconds before SIGKILL (default {DEFAULT_STOP_TIMEOUT:.0f})")
+    p_sb.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+    p_rb = sub.add_parser("start-broker", help="start one stopped broker again; prints its address last")
+    p_rb.add_argument("name", help="broker name: broker-a, broker-b, ...")
+    p_rb.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                      help=f"seconds to wait until it is writable (default {DEFAULT_TIMEOUT:.0f})")
+    p_rb.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
     p_status = sub.add_parser("status", help="exit 0 and print the address if up, exit 1 if not")
     p_status.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -1146,8 +1427,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "start":
             addr = start(args.namesrv_port, args.broker_port, timeout=args.timeout, clean=args.clean,
-                         home=args.home, quiet=args.quiet)
+                         home=args.home, quiet=args.quiet, brokers=args.brokers, acl=args.acl)
             print(addr, flush=True)
+            return 0
+        if args.command == "stop-broker":
+            stop_broker(args.name, home=args.home, kill=args.kill, timeout=args.timeout, quiet=args.quiet)
+            return 0
+        if args.command == "start-broker":
+            print(start_broker(args.name, home=args.home, timeout=args.timeout, quiet=args.quiet), flush=True)
             return 0
         if args.command == "stop":
             stop(home=args.home, clean=args.clean, timeout=args.timeout, quiet=args.quiet)
@@ -1156,11 +1443,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.json:
             print(json.dumps({"up": True, **info} if info else {"up": False, "state_dir": str(state_dir(args.home))},
                              indent=2))
-        elif info:
+        elif info and len(info["brokers"]) == 1:
             print(
                 f"up: name server {info['namesrv_addr']} (pid {info['namesrv_pid']}), "
                 f"broker {info['broker_addr']} (pid {info['broker_pid']}), state {info['state_dir']}"
             )
+        elif info:
+            brokers = ", ".join(
+                f"{n} {b['addr']} (" + (f"pid {b['pid']})" if b["up"] else "stopped)")
+                for n, b in info["brokers"].items()
+            )
+            print(f"up: name server {info['namesrv_addr']} (pid {info['namesrv_pid']}), {brokers}, "
+                  f"state {info['state_dir']}")
         else:
             print(f"down (state {state_dir(args.home)})")
         return 0 if info else 1
