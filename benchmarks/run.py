@@ -519,6 +519,16 @@ def write_markdown(path: Path, rows: List[Dict[str, Any]], systems: List[str], m
     if notes:
         lines.append("")
         lines += [f"{i}. {n}" for i, n in enumerate(notes, 1)]
+    cpu = meta.get("cpu_us_per_msg") or {}
+    if cpu:
+        lines += ["", "Client CPU time per message (µs; user+system of the client process from wait4, "
+                  "process start-up included; less sensitive to the machine's load than msg/s):", "",
+                  "| workload | " + " | ".join(LABELS[s] for s in systems) + " |",
+                  "|---|" + "---|" * len(systems)]
+        for w in WORKLOADS:
+            if any(w in cpu.get(s, {}) for s in systems):
+                lines.append(f"| {w} | " + " | ".join(
+                    f"{cpu[s][w]:,.0f}" if w in cpu.get(s, {}) else "—" for s in systems) + " |")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -642,6 +652,10 @@ def main() -> int:
         "duration_s": duration, "setup_s": t_setup, "machine": machine_info(),
         "load_min": min(bench.loads or [0]), "load_max": max(bench.loads or [0]),
         "systems": {s: LABELS[s] for s in systems},
+        "cpu_us_per_msg": {s: {w: 1e6 * sum(r["cpu_s"] for r in rs if r.get("ok")) /
+                               max(1, sum(r.get("n", 0) for r in rs if r.get("ok")))
+                               for w, rs in ws.items() if any(r.get("ok") and r.get("n") for r in rs)}
+                           for s, ws in bench.samples.items()},
     }
     public = [{k: v for k, v in r.items() if k != "key"} for r in rows]
     out_base.with_suffix(".json").write_text(json.dumps(public, indent=1, ensure_ascii=False) + "\n",
