@@ -1202,8 +1202,9 @@ def _broker_state(sd: Path, name: str) -> Dict[str, Any]:
     state = _read_state(sd)
     if not state:
         raise DevBrokerError(f"no dev broker recorded in {sd}; start it first")
-    if name not in _state_brokers(state):
-        raise DevBrokerError(f"unknown broker {name!r}; this dev broker has {', '.join(_state_brokers(state))}")
+    if name != "namesrv" and name not in _state_brokers(state):
+        raise DevBrokerError(f"unknown broker {name!r}; this dev broker has {', '.join(_state_brokers(state))} "
+                             "(and namesrv)")
     return state
 
 
@@ -1238,7 +1239,8 @@ def stop_broker(
                     proc.wait(timeout=5)
         else:
             _terminate_all([pid], timeout)
-        busy = _wait_ports_free(_broker_ports(state[role]["port"]), 15.0)
+        busy = _wait_ports_free([state[role]["port"]] if name == "namesrv" else _broker_ports(state[role]["port"]),
+                                15.0)
         if busy:
             log(f"warning: port(s) {busy} still in use after stopping {name}")
         state[role]["pid"] = 0
@@ -1255,7 +1257,9 @@ def start_broker(
 ) -> str:
     """Start one broker of the dev broker again (after :func:`stop_broker`), with its store
     and configuration; returns its address once it is registered and writable.  The name
-    server must be running."""
+    server must be running.  ``name="namesrv"`` starts the name server again instead and
+    returns its address once every running broker has registered again (brokers register
+    every 30 s)."""
     log = _quiet if quiet else _info
     sd = state_dir(home)
     with _file_lock(sd / ".lock"):
@@ -1264,6 +1268,8 @@ def start_broker(
         port = state[role]["port"]
         addr = f"{HOST}:{port}"
         alive = _alive_procs(sd, state)
+        if name == "namesrv":
+            return _restart_namesrv(sd, state, alive, timeout, log)
         if "namesrv" not in alive:
             raise DevBrokerError(f"the name server of {sd} is not running; use start() instead")
         if role in alive:
@@ -1289,6 +1295,38 @@ def start_broker(
             raise DevBrokerError(f"{name} not ready after {timeout:.0f}s: {why}\n{_log_tail(sd)}")
         log(f"{name} ready in {time.monotonic() - t0:.1f}s (pid {pid})")
         return addr
+
+
+def _restart_namesrv(
+    sd: Path, state: Dict[str, Any], alive: Dict[str, int], timeout: float, log: Callable[[str], None]
+) -> str:
+    addr = str(state["namesrv_addr"])
+    if "namesrv" in alive:
+        log(f"name server already running (pid {alive['namesrv']})")
+        return addr
+    if _port_in_use(state["namesrv"]["port"]):
+        raise DevBrokerError(f"port {state['namesrv']['port']} on {HOST} already in use")
+    java = _find_java()
+    major = _java_major(java)
+    lib = ensure_jars(ROCKETMQ_VERSION, log=log)
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    ncmd = _java_cmd(java, major, lib, None, sd, "namesrv", _NAMESRV_MAIN, ["-Xms256m", "-Xmx512m"],
+                     ["-XX:MaxDirectMemorySize=256m"], ["-c", str(sd / "conf" / "namesrv.properties")])
+    log(f"starting name server on {addr}")
+    nproc = _spawn(ncmd, sd, "namesrv.out")
+    state["namesrv"]["pid"] = nproc.pid
+    _write_state(sd, state)
+    for n in _state_brokers(state):
+        role = _role(n)
+        if role not in alive:
+            continue
+        ok, why = _wait_ready(addr, f"{HOST}:{state[role]['port']}", {"namesrv": nproc.pid, role: alive[role]},
+                              deadline - time.monotonic(), _credentials(state))
+        if not ok:
+            raise DevBrokerError(f"name server restarted, but {n} did not register again: {why}")
+    log(f"name server ready in {time.monotonic() - t0:.1f}s (pid {nproc.pid})")
+    return addr
 
 
 def _check_ports(n_port: int, b_port: int) -> None:
@@ -1408,14 +1446,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_stop.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
     p_sb = sub.add_parser("stop-broker", help="stop one broker (e.g. broker-b); the others keep running")
-    p_sb.add_argument("name", help="broker name: broker-a, broker-b, ...")
+    p_sb.add_argument("name", help="broker name: broker-a, broker-b, ... (or namesrv: the name server)")
     p_sb.add_argument("--kill", action="store_true", help="SIGKILL at once (a crash) instead of a graceful stop")
     p_sb.add_argument("--timeout", type=float, default=DEFAULT_STOP_TIMEOUT,
                       help=f"seconds before SIGKILL (default {DEFAULT_STOP_TIMEOUT:.0f})")
     p_sb.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
     p_rb = sub.add_parser("start-broker", help="start one stopped broker again; prints its address last")
-    p_rb.add_argument("name", help="broker name: broker-a, broker-b, ...")
+    p_rb.add_argument("name", help="broker name: broker-a, broker-b, ... (or namesrv: the name server)")
     p_rb.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                       help=f"seconds to wait until it is writable (default {DEFAULT_TIMEOUT:.0f})")
     p_rb.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
