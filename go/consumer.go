@@ -183,10 +183,14 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	if inflight <= 0 {
 		inflight = 32
 	}
+	instance, err := uniqueInstance(cfg.InstanceName)
+	if err != nil {
+		return fail(err)
+	}
 	opts := []consumer.Option{
 		consumer.WithNameServer(addrs),
 		consumer.WithGroupName(cfg.Group),
-		consumer.WithInstance(uniqueInstance(cfg.InstanceName)),
+		consumer.WithInstance(instance),
 		consumer.WithConsumeMessageBatchMaxSize(1),
 		consumer.WithConsumeGoroutineNums(inflight),
 		consumer.WithConsumerOrder(cfg.Orderly),
@@ -235,11 +239,11 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		done:    make(chan struct{}),
 		pending: map[uint64]*delivery{},
 	}
-	c, err := rocketmq.NewPushConsumer(opts...)
-	if err != nil {
-		return fail(errf(C.RMQ_ERR_STATE, "cannot create consumer: %v", err))
+	type sub struct {
+		topic string
+		sel   consumer.MessageSelector
 	}
-	st.c = c
+	var subs []sub
 	seen := map[string]bool{}
 	for _, s := range cfg.Subscriptions {
 		if err := validTopic(s.Topic); err != nil {
@@ -266,8 +270,17 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		if err := validText("expression", sel.Expression); err != nil {
 			return fail(err)
 		}
-		if err := c.Subscribe(s.Topic, sel, st.consume); err != nil {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "cannot subscribe to %q: %v", s.Topic, err))
+		subs = append(subs, sub{s.Topic, sel})
+	}
+	c, err := rocketmq.NewPushConsumer(opts...)
+	if err != nil {
+		return fail(errf(C.RMQ_ERR_STATE, "cannot create consumer: %v", err))
+	}
+	st.c = c
+	for _, s := range subs {
+		if err := c.Subscribe(s.topic, s.sel, st.consume); err != nil {
+			_ = c.Shutdown()
+			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "cannot subscribe to %q: %v", s.topic, err))
 		}
 	}
 	if err := c.Start(); err != nil {

@@ -218,11 +218,15 @@ func takeHandle(h C.uint64_t) interface{} {
 
 // uniqueInstance gives every client its own SDK instance name: the SDK
 // shares one client per ClientIP@InstanceName in a process.
-func uniqueInstance(given string) string {
+func uniqueInstance(given string) (string, error) {
 	if given != "" {
-		return given
+		// it becomes part of file paths (broadcasting offsets), also on Windows
+		if strings.ContainsAny(given, "\x00\x01\x02:\\/*?\"<>| ") {
+			return "", errf(C.RMQ_ERR_INVALID_ARGUMENT, "instance_name %q must not contain spaces or any of : \\ / * ? \" < > |", given)
+		}
+		return given, nil
 	}
-	return fmt.Sprintf("rmq_native-%d-%d-%d", pid, atomic.AddUint64(&instanceNo, 1), time.Now().UnixNano()%1000000)
+	return fmt.Sprintf("rmq_native-%d-%d-%d", pid, atomic.AddUint64(&instanceNo, 1), time.Now().UnixNano()%1000000), nil
 }
 
 // nameServers parses "host:port[;host:port]" and validates each address.

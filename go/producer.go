@@ -139,10 +139,14 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 	if maxSize <= 0 {
 		maxSize = defaultMaxMessageSize
 	}
+	instance, err := uniqueInstance(cfg.InstanceName)
+	if err != nil {
+		return nil, err
+	}
 	opts := []producer.Option{
 		producer.WithNameServer(addrs),
 		producer.WithGroupName(group),
-		producer.WithInstanceName(uniqueInstance(cfg.InstanceName)),
+		producer.WithInstanceName(instance),
 		producer.WithSendMsgTimeout(timeout),
 		producer.WithQueueSelector(&shardingSelector{rr: producer.NewRoundRobinQueueSelector()}),
 		// The library compresses (see compress); the SDK never does.
@@ -705,6 +709,15 @@ func rmq_producer_close(h C.uint64_t) (rc C.int32_t) {
 	st.mu.Unlock()
 	if st.tx != nil {
 		st.tx.close() // transactions still waiting end as UNKNOWN
+	}
+	// Asynchronous sends not started yet are dropped, not sent: their
+	// outcomes could no longer be reported.
+	st.qmu.Lock()
+	dropped := len(st.queue)
+	st.queue = nil
+	st.qmu.Unlock()
+	for i := 0; i < dropped; i++ {
+		st.inflight.Done()
 	}
 	// Let asynchronous sends finish (each bounded by its timeout) while
 	// draining their completions, which nobody will poll any more.

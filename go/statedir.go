@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"os"
 	"path/filepath"
 	_ "unsafe" // for go:linkname
 )
@@ -21,6 +22,17 @@ var sdkOffsetDir string
 // rmq_set_state_dir implements the ABI function of the same name: sets the folder (an absolute path) where the library keeps its files: broadcasting consumers' offsets go to <dir>/offsets/<group>/<client id>/.
 // The contract is in rmq_native.h.
 //
+// init keeps the offsets out of the current directory for callers that
+// never call rmq_set_state_dir: without HOME (Windows) the SDK's default is
+// a relative path. It runs after the SDK's own init.
+func init() {
+	if !filepath.IsAbs(sdkOffsetDir) {
+		if d, err := os.UserCacheDir(); err == nil {
+			sdkOffsetDir = filepath.Join(d, "rmq_native", "offsets")
+		}
+	}
+}
+
 //export rmq_set_state_dir
 func rmq_set_state_dir(dir *C.char, dirLen C.int64_t) (rc C.int32_t) {
 	defer guard(&rc)

@@ -125,3 +125,11 @@ def test_admin_rejects_bad_input(admin: Admin) -> None:
         admin.create_topic("ok_topic", queues=0)
     with pytest.raises(TypeError):
         admin.create_topic("ok_topic", queues="4")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["a:b", "a/b", "a\\b", "a b", 'a"b', "a*b"])
+def test_instance_names_that_cannot_be_file_names_are_rejected(rocketmq_namesrv: str, bad: str) -> None:
+    with pytest.raises(rmq_native.InvalidArgumentError, match="instance_name"):
+        Producer(rocketmq_namesrv, instance_name=bad)
+    with pytest.raises(rmq_native.InvalidArgumentError, match="instance_name"):
+        Consumer(rocketmq_namesrv, "g", "t", instance_name=bad)

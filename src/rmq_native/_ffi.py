@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import struct
 import sys
 import threading
 from pathlib import Path
@@ -66,6 +67,8 @@ def library_filename() -> str:
     else:
         goos = system
     arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    if struct.calcsize("P") == 4:  # a 32-bit Python on a 64-bit system
+        arch = {"amd64": "386", "arm64": "arm"}.get(arch, arch)
     return f"rmq_native-{goos}-{arch}.{_EXT.get(goos, 'so')}"
 
 
