@@ -60,6 +60,7 @@ type delivery struct {
 type consumerState struct {
 	c          rocketmq.PushConsumer
 	orderly    bool
+	namespace  string
 	ready      chan *delivery // bounded: messages waiting for rmq_consumer_poll
 	done       chan struct{}  // closed when the consumer is closed
 	closing    atomic.Bool
@@ -111,6 +112,10 @@ func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.Message
 		if st.closing.Load() {
 			<-st.done
 			return retry, nil
+		}
+		if st.namespace != "" {
+			// the SDK (v2.1.2) leaves the namespace on the topic
+			m.Topic = strings.TrimPrefix(m.Topic, st.namespace+"%")
 		}
 		d := &delivery{id: st.nextID.Add(1), msg: m, result: make(chan settlement, 1)}
 		select {
@@ -234,10 +239,11 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		opts = append(opts, consumer.WithCredentials(cr))
 	}
 	st := &consumerState{
-		orderly: cfg.Orderly,
-		ready:   make(chan *delivery, inflight),
-		done:    make(chan struct{}),
-		pending: map[uint64]*delivery{},
+		orderly:   cfg.Orderly,
+		namespace: cfg.Namespace,
+		ready:     make(chan *delivery, inflight),
+		done:      make(chan struct{}),
+		pending:   map[uint64]*delivery{},
 	}
 	type sub struct {
 		topic string

@@ -79,10 +79,12 @@ func (l *logBuffer) add(level int32, msg string, fields map[string]interface{}) 
 	}
 }
 
-func (l *logBuffer) Debug(msg string, fields map[string]interface{})   { l.add(levelDebug, msg, fields) }
-func (l *logBuffer) Info(msg string, fields map[string]interface{})    { l.add(levelInfo, msg, fields) }
-func (l *logBuffer) Warning(msg string, fields map[string]interface{}) { l.add(levelWarning, msg, fields) }
-func (l *logBuffer) Error(msg string, fields map[string]interface{})   { l.add(levelError, msg, fields) }
+func (l *logBuffer) Debug(msg string, fields map[string]interface{}) { l.add(levelDebug, msg, fields) }
+func (l *logBuffer) Info(msg string, fields map[string]interface{})  { l.add(levelInfo, msg, fields) }
+func (l *logBuffer) Warning(msg string, fields map[string]interface{}) {
+	l.add(levelWarning, msg, fields)
+}
+func (l *logBuffer) Error(msg string, fields map[string]interface{}) { l.add(levelError, msg, fields) }
 
 // Fatal records the message at the highest level and, unlike the SDK's
 // default logger, never exits the process.

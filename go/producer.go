@@ -7,13 +7,13 @@ import "C"
 
 import (
 	"bytes"
-	"encoding/binary"
 	"compress/zlib"
 	"context"
+	"encoding/binary"
 	"hash/fnv"
 	"math"
-	"strconv"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,9 +40,9 @@ type producerConfig struct {
 }
 
 type producerState struct {
-	mu          sync.RWMutex // read-held by sends, write-held by close
-	closing     bool         // no new sends (set first by close)
-	closed      bool         // shut down
+	mu          sync.RWMutex                 // read-held by sends, write-held by close
+	closing     bool                         // no new sends (set first by close)
+	closed      bool                         // shut down
 	p           rocketmq.Producer            // a plain producer, or
 	tp          rocketmq.TransactionProducer // a transaction producer
 	start       func() error

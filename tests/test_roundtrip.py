@@ -10,6 +10,8 @@ import pytest
 import rmq_native
 from rmq_native import Consumer, Producer
 
+from conftest import unique
+
 
 def drain(consumer: Consumer, want: int, timeout: float = 60) -> list[rmq_native.Message]:
     got: list[rmq_native.Message] = []
@@ -148,3 +150,24 @@ def test_nack_redelivers_with_higher_reconsume_times(
         m2 = c.receive(timeout=30)
         assert m2 is not None and m2.body == b"again" and m2.reconsume_times == 1
         m2.ack()
+
+
+def test_compressible_body_round_trips(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
+    body = b"abcdefgh" * 200_000  # 1.6 MB, compressed on the wire
+    producer.send(topic, body)
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        (m,) = drain(c, 1)
+    assert m.body == body
+
+
+def test_namespace_isolates_topics_and_groups(rocketmq_namesrv: str, topic: str, group: str) -> None:
+    ns = unique("ns")
+    with rmq_native.Admin(rocketmq_namesrv, namespace=ns) as a:
+        a.create_topic(topic)
+    with Producer(rocketmq_namesrv, namespace=ns) as p:
+        p.send(topic, b"namespaced")
+    with Consumer(rocketmq_namesrv, group, topic, namespace=ns, from_where="first") as c:
+        got = drain(c, 1, timeout=30)
+    assert [m.body for m in got] == [b"namespaced"] and got[0].topic == topic
+    with Consumer(rocketmq_namesrv, unique("G"), topic, from_where="first") as plain:
+        assert list(plain.messages(timeout=3)) == []  # the plain topic never saw it

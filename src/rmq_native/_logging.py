@@ -3,7 +3,9 @@
 Records wait in a bounded buffer inside the library; one daemon thread
 pulls them (in 200 ms slices) and emits them on the ``rmq_native`` logger.
 The library itself never writes to stdout or stderr. The level follows
-the logger's effective level, or ``RMQ_NATIVE_LOG_LEVEL`` when set.
+the logger's effective level. ``RMQ_NATIVE_LOG_LEVEL`` (a level name or
+number) sets that logger's level and, when logging is not configured at
+all, prints the records on stderr.
 """
 
 from __future__ import annotations
@@ -21,14 +23,29 @@ _started = False
 _start_lock = threading.Lock()
 
 
-def _wanted_level() -> int:
+def _env_level() -> int | None:
     env = os.environ.get("RMQ_NATIVE_LOG_LEVEL", "").strip().upper()
-    if env:
-        if env.isdigit():
-            return int(env)
-        level = logging.getLevelName(env)
-        if isinstance(level, int):
-            return level
+    if env.isdigit():
+        return int(env)
+    level = logging.getLevelName(env) if env else None
+    return level if isinstance(level, int) else None
+
+
+def _apply_env_level() -> None:
+    level = _env_level()
+    if level is None:
+        return
+    logger.setLevel(level)
+    configured = logging.getLogger().handlers or any(
+        not isinstance(h, logging.NullHandler) for h in logger.handlers
+    )
+    if not configured:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
+def _wanted_level() -> int:
     return logger.getEffectiveLevel()
 
 
@@ -69,6 +86,7 @@ def ensure_started() -> None:
     with _start_lock:
         if _started:
             return
+        _apply_env_level()
         _ffi.lib().rmq_set_log_level(_wanted_level())
         threading.Thread(target=_pump, name="rmq_native-log", daemon=True).start()
         _started = True
