@@ -6,11 +6,10 @@ import os
 import time
 
 import pytest
+from conftest import unique
 
 import rmq_native
 from rmq_native import Consumer, Producer
-
-from conftest import unique
 
 
 def drain(consumer: Consumer, want: int, timeout: float = 60) -> list[rmq_native.Message]:
