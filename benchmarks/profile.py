@@ -83,7 +83,7 @@ def micro() -> None:
 def ab(ns: str, go_exe: Path, topic: str, drain_topics: list) -> None:
     py = [sys.executable, str(HERE / "drivers" / "pydriver.py"), "rmq_native"]
     res = collections.defaultdict(list)
-    for i in range(3):
+    for _ in range(3):
         for name, cmd in (("rmq_native", py), ("go", [str(go_exe)])):
             r = bench.run_driver(cmd, {"workload": "sync1", "ns": ns, "topic": topic, "max_time": 3}, 60)
             if r.get("ok"):
@@ -115,12 +115,13 @@ def go_bench(ns: str, topic: str) -> None:
 CATS = [  # (category, predicate on a frame string), first match on the leaf-most classified frame
     ("Go: waiting (futex/park)", lambda f: f.startswith(("runtime.futex", "runtime.usleep", "runtime.notesleep"))),
     ("Go: syscalls (network I/O)", lambda f: "Syscall" in f or f.startswith(("syscall.", "internal/poll"))),
-    ("Go: GC and allocation", lambda f: f.startswith(("runtime.mallocgc", "runtime.gc", "runtime.scan", "runtime.bgsweep",
-                                                      "runtime.memclr", "runtime.(*mheap", "runtime.mark"))),
-    ("Go: cgo transitions", lambda f: "cgocall" in f or "cgocallback" in f or f.startswith(("runtime.needm",
-                                                                                            "runtime.dropm", "_cgoexp"))),
+    ("Go: GC and allocation", lambda f: f.startswith((
+        "runtime.mallocgc", "runtime.gc", "runtime.scan", "runtime.bgsweep", "runtime.memclr", "runtime.(*mheap",
+        "runtime.mark"))),
+    ("Go: cgo transitions", lambda f: "cgocall" in f or f.startswith(("runtime.needm", "runtime.dropm", "_cgoexp"))),
     ("Go: SDK and binding code", lambda f: "rocketmq-client-go" in f or f.startswith(("main.", "github.com/"))),
-    ("Go: runtime (scheduler, other)", lambda f: f.startswith(("runtime.", "internal/runtime", "sync.", "internal/sync"))),
+    ("Go: runtime (scheduler, other)",
+     lambda f: f.startswith(("runtime.", "internal/runtime", "sync.", "internal/sync"))),
     ("Python: rmq_native package", lambda f: "rmq_native/" in f and ".so" not in f),
     ("Python: cffi", lambda f: "_cffi_backend" in f or "cffi/" in f),
     ("Python: benchmark loop and interpreter", lambda f: ".py:" in f or "libpython" in f),

@@ -246,7 +246,8 @@ def run_driver(cmd: List[str], spec: dict, timeout: float) -> Dict[str, Any]:
     def reader(name: str, f: Any) -> None:
         chunks[name] = f.read()
 
-    ts = [threading.Thread(target=reader, args=(n, f), daemon=True) for n, f in (("out", proc.stdout), ("err", proc.stderr))]
+    ts = [threading.Thread(target=reader, args=(n, f), daemon=True)
+          for n, f in (("out", proc.stdout), ("err", proc.stderr))]
     for t in ts:
         t.start()
     killed = []
@@ -556,7 +557,8 @@ for ax, (ylabel, keys, log) in zip(axes, panels):
                 xs.append(j + (i - (len(systems) - 1) / 2) * w); ys.append(v)
         ax.bar(xs, ys, w, label=labels[s], color=colors[i % len(colors)])
     ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels([names.get(k, k).replace(" @1000 msg/s", "").replace("peak RSS of the client process", "peak RSS")
+    ax.set_xticklabels([names.get(k, k).replace(" @1000 msg/s", "")
+                        .replace("peak RSS of the client process", "peak RSS")
                         .replace(", ", "\n") for k in keys], fontsize=8)
     ax.set_ylabel(ylabel)
     if log:
