@@ -150,10 +150,10 @@ class Grpc5:
         # SimpleConsumer: receive up to 32 by long polling, then ack each one.
         # (ack_async fails outside the main thread in 5.1.2: it builds an
         # asyncio Future without an event loop, so acks are synchronous.)
+        from concurrent.futures import ThreadPoolExecutor
+
         from rocketmq.v5.consumer import SimpleConsumer
         from rocketmq.v5.model import FilterExpression
-
-        from concurrent.futures import ThreadPoolExecutor
 
         c = SimpleConsumer(self.config, group, {topic: FilterExpression()}, await_duration=5)
         c.startup()
