@@ -148,8 +148,9 @@ class Grpc5:
 
     def consume(self, topic: str, group: str, from_first: bool, on_body, stop: threading.Event) -> None:
         # SimpleConsumer: receive up to 32 by long polling, then ack each one.
-        # (ack_async fails outside the main thread in 5.1.2: it builds an
-        # asyncio Future without an event loop, so acks are synchronous.)
+        # ack_async fails outside the main thread in 5.1.2 (it builds an
+        # asyncio Future without an event loop), so synchronous acks run on
+        # a small thread pool to overlap like asynchronous ones.
         from concurrent.futures import ThreadPoolExecutor
 
         from rocketmq.v5.consumer import SimpleConsumer
