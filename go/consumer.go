@@ -186,7 +186,7 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	}
 	inflight := cfg.MaxInflight
 	if inflight <= 0 {
-		inflight = 32
+		inflight = 128
 	}
 	instance, err := uniqueInstance(cfg.InstanceName)
 	if err != nil {

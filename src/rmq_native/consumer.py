@@ -114,7 +114,7 @@ class Consumer(NativeClient):
         model: str = "clustering",
         from_where: str | _dt.datetime = "last",
         max_reconsume_times: int = 16,
-        max_inflight: int = 32,
+        max_inflight: int = 128,
         batch_size: int = 32,
         orderly: bool = False,
         namespace: str | None = None,
