@@ -616,7 +616,7 @@ def python_api_strategies(topic: str) -> Any:
                         st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, 1, 18, 19, -1, True]),
                         odd)
     timeouts = st.one_of(st.none(), st.floats(min_value=-1e300, max_value=5.0), st.sampled_from(
-        [0, 0.0, -1, float("nan"), 1e-9, 2**40, "1", True]))
+        [0, 0.0, -1, float("nan"), 1e-9, 2**40, 1e300, float("inf"), "1", True]))
     dates = st.one_of(st.none(), st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)),
                       odd)
     return {"topic": topics, "body": bodies, "text": text, "keys": keys, "props": props, "numbers": numbers,

@@ -33,6 +33,14 @@ def _topic(ns: str, queues: int = 4, **creds: str) -> str:
     t = unique("R")
     with Admin(ns, **creds) as a:
         a.create_topic(t, queues=queues)
+    # brokers report new topics to the name server asynchronously: wait for the route of every broker
+    brokers = len(devbroker.get_cluster_info(ns).get("brokerAddrTable") or {}) or 1
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        route = devbroker.get_route_info(ns, t)
+        if route and len(route.get("queueDatas") or []) >= brokers:
+            break
+        time.sleep(0.5)
     return t
 
 
@@ -43,8 +51,8 @@ class Traffic:
     def __init__(self, ns: str, topic: str, send_timeout: float = 3.0, interval: float = 0.02,
                  **creds: str) -> None:
         self.ns, self.topic, self.creds = ns, topic, creds
+        self.consumer = self._new_consumer(ns, topic, **creds)
         self.producer = Producer(ns, send_timeout=send_timeout, **creds)
-        self.consumer = Consumer(ns, unique("G"), topic, from_where="first", **creds)
         self.interval = interval
         self.acked: dict[int, float] = {}  # seq -> time of the acknowledged send
         self.failures: list[tuple[float, float, str, bool]] = []  # (time, duration, type, retriable)
@@ -53,6 +61,20 @@ class Traffic:
         self.seq = 0
         self.threads = [threading.Thread(target=self._send, daemon=True),
                         threading.Thread(target=self._consume, daemon=True)]
+
+    @staticmethod
+    def _new_consumer(ns: str, topic: str, **creds: str) -> Consumer:
+        # NoRouteError is retriable: right after create_topic the SDK's route query can still miss
+        # the topic on an ACL cluster (seen with two brokers), so retry like an application would
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return Consumer(ns, unique("G"), topic, from_where="first", **creds)
+            except rmq_native.NoRouteError as e:
+                print(f"[reliability] consumer start: {e}; retrying", flush=True)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
 
     def __enter__(self) -> Traffic:
         for t in self.threads:
