@@ -6,20 +6,21 @@ package main
 import "C"
 
 import (
-	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/rocketmq-client-go/v2/admin"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
@@ -31,12 +32,16 @@ type adminConfig struct {
 	TimeoutMs  int    `json:"timeout_ms"`
 }
 
+// adminState is an admin client. It speaks the remoting protocol itself
+// (signing requests when it has credentials): the SDK's admin (v2.1.2)
+// ignores the broker's answer to a topic creation, so a refused request
+// looked like a success.
 type adminState struct {
 	mu          sync.Mutex
-	a           admin.Admin
 	nameServers []string
 	timeout     time.Duration
 	namespace   string
+	creds       primitive.Credentials
 }
 
 // rmq_admin_new implements the ABI function of the same name: creates an admin client.
@@ -60,22 +65,11 @@ func rmq_admin_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (
 	if cfg.TimeoutMs > 0 {
 		timeout = time.Duration(cfg.TimeoutMs) * time.Millisecond
 	}
-	opts := []admin.AdminOption{admin.WithResolver(primitive.NewPassthroughResolver(addrs))}
-	if cfg.Namespace != "" {
-		opts = append(opts, admin.WithNamespace(cfg.Namespace))
-	}
-	if cfg.AccessKey != "" || cfg.SecretKey != "" {
-		cr, err := credentials(cfg.AccessKey, cfg.SecretKey)
-		if err != nil {
-			return fail(err)
-		}
-		opts = append(opts, admin.WithCredentials(cr))
-	}
-	a, err := admin.NewAdmin(opts...)
+	cr, err := credentials(cfg.AccessKey, cfg.SecretKey)
 	if err != nil {
-		return fail(errf(C.RMQ_ERR_STATE, "cannot create admin: %v", err))
+		return fail(err)
 	}
-	*outHandle = C.uint64_t(newHandle(&adminState{a: a, nameServers: addrs, timeout: timeout, namespace: cfg.Namespace}))
+	*outHandle = C.uint64_t(newHandle(&adminState{nameServers: addrs, timeout: timeout, namespace: cfg.Namespace, creds: cr}))
 	return C.RMQ_OK
 }
 
@@ -88,14 +82,22 @@ func adminFor(h C.uint64_t) (*adminState, error) {
 	return st, nil
 }
 
+// Request codes of RocketMQ's remoting protocol.
+const (
+	reqCreateTopic          = 17
+	reqGetClusterInfo       = 106
+	reqDeleteTopicInBroker  = 215
+	reqDeleteTopicInNamesrv = 216
+)
+
 var opaque int32
 
 // remotingCall sends one request of RocketMQ's remoting protocol (JSON
 // header) and returns the response code, remark and body.
-func remotingCall(addr string, code int, ext map[string]string, timeout time.Duration) (int, string, []byte, error) {
+func remotingCall(role, addr string, code int, ext map[string]string, timeout time.Duration) (int, string, []byte, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
-		return 0, "", nil, errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable: %v", addr, err)
+		return 0, "", nil, errf(C.RMQ_ERR_UNREACHABLE, "%s %s unreachable: %v", role, addr, err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(timeout))
@@ -132,6 +134,38 @@ func remotingCall(addr string, code int, ext map[string]string, timeout time.Dur
 	return resp.Code, resp.Remark, rest[hlen:], nil
 }
 
+// sign adds the ACL signature of a request, as the SDK's ACL interceptor
+// does: HMAC-SHA1 over the values of the sorted header fields (AccessKey
+// included), then the body (none here).
+func sign(ext map[string]string, cr primitive.Credentials) {
+	ext["AccessKey"] = cr.AccessKey
+	keys := make([]string, 0, len(ext))
+	for k := range ext {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	mac := hmac.New(sha1.New, []byte(cr.SecretKey))
+	for _, k := range keys {
+		mac.Write([]byte(ext[k]))
+	}
+	ext["Signature"] = base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// call sends one (signed) request and turns a refusal into an error.
+func (st *adminState) call(role, addr string, code int, ext map[string]string) error {
+	if !st.creds.IsEmpty() {
+		sign(ext, st.creds)
+	}
+	rc, remark, _, err := remotingCall(role, addr, code, ext, st.timeout)
+	if err != nil {
+		return err
+	}
+	if rc != 0 {
+		return errf(brokerCode(rc), "%s %s refused the request: CODE %d %s", role, addr, rc, remark)
+	}
+	return nil
+}
+
 // brokerEntryRe finds {"brokerAddrs":{0:"host:port",...},"brokerName":"b","cluster":"c"}
 // entries of the name server's (fastjson, non-standard) cluster info.
 var (
@@ -145,7 +179,7 @@ var (
 func (st *adminState) masterBrokers(cluster string) ([]string, error) {
 	var lastErr error
 	for _, ns := range st.nameServers {
-		code, remark, body, err := remotingCall(ns, 106, map[string]string{}, st.timeout)
+		code, remark, body, err := remotingCall("name server", ns, reqGetClusterInfo, map[string]string{}, st.timeout)
 		if err != nil {
 			lastErr = err
 			continue
@@ -214,13 +248,14 @@ func rmq_admin_create_topic(h C.uint64_t, topicP *C.char, topicLen C.int64_t, qu
 	if err != nil {
 		return fail(err)
 	}
+	n := strconv.Itoa(int(queues))
 	for _, b := range brokers {
-		ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
-		err := st.a.CreateTopic(ctx, admin.WithTopicCreate(st.fullTopic(topic)), admin.WithBrokerAddrCreate(b),
-			admin.WithReadQueueNums(int(queues)), admin.WithWriteQueueNums(int(queues)))
-		cancel()
+		err := st.call("broker", b, reqCreateTopic, map[string]string{
+			"topic": st.fullTopic(topic), "defaultTopic": "TBW102", "readQueueNums": n, "writeQueueNums": n,
+			"perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false",
+		})
 		if err != nil {
-			return fail(errf(classify(err), "create topic %q on broker %s: %v", topic, b, err))
+			return fail(err)
 		}
 	}
 	return C.RMQ_OK
@@ -249,13 +284,15 @@ func rmq_admin_delete_topic(h C.uint64_t, topicP *C.char, topicLen C.int64_t) (r
 	if err != nil {
 		return fail(err)
 	}
+	full := st.fullTopic(topic)
 	for _, b := range brokers {
-		ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
-		err := st.a.DeleteTopic(ctx, admin.WithTopicDelete(st.fullTopic(topic)), admin.WithBrokerAddrDelete(b),
-			admin.WithNameSrvAddr(st.nameServers))
-		cancel()
-		if err != nil {
-			return fail(errf(classify(err), "delete topic %q on broker %s: %v", topic, b, err))
+		if err := st.call("broker", b, reqDeleteTopicInBroker, map[string]string{"topic": full}); err != nil {
+			return fail(err)
+		}
+	}
+	for _, ns := range st.nameServers {
+		if err := st.call("name server", ns, reqDeleteTopicInNamesrv, map[string]string{"topic": full}); err != nil {
+			return fail(err)
 		}
 	}
 	return C.RMQ_OK
@@ -267,10 +304,6 @@ func rmq_admin_delete_topic(h C.uint64_t, topicP *C.char, topicLen C.int64_t) (r
 //export rmq_admin_close
 func rmq_admin_close(h C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
-	if st, ok := takeHandle(h).(*adminState); ok {
-		if err := st.a.Close(); err != nil {
-			return fail(fmt.Errorf("admin close: %v", err))
-		}
-	}
+	takeHandle(h)
 	return C.RMQ_OK
 }

@@ -22,8 +22,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,8 +60,16 @@ func classify(err error) int32 {
 	}
 	var be primitive.MQBrokerErr
 	var bep *primitive.MQBrokerErr
-	if errors.As(err, &be) || errors.As(err, &bep) {
-		return C.RMQ_ERR_BROKER
+	switch {
+	case errors.As(err, &be):
+		return brokerCode(int(be.ResponseCode))
+	case errors.As(err, &bep):
+		return brokerCode(int(bep.ResponseCode))
+	}
+	// the SDK's send path reports broker refusals as "CODE: n, DESC: ..."
+	if m := brokerCodeRe.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return brokerCode(n)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return C.RMQ_ERR_TIMEOUT
@@ -81,10 +91,22 @@ func classify(err error) int32 {
 		strings.Contains(s, "connect") || strings.Contains(s, "no such host") ||
 		strings.Contains(s, "broken pipe") || strings.Contains(s, "connection reset"):
 		return C.RMQ_ERR_UNREACHABLE
-	case strings.Contains(s, "code:"):
-		return C.RMQ_ERR_BROKER
 	}
 	return C.RMQ_ERR_STATE
+}
+
+var brokerCodeRe = regexp.MustCompile(`(?i)\bcode:\s*(\d+)`)
+
+// codeNoPermission is the broker's response code for refused credentials
+// (bad signature, unknown access key, no permission).
+const codeNoPermission = 16
+
+// brokerCode maps a broker response code to a status code.
+func brokerCode(code int) int32 {
+	if code == codeNoPermission {
+		return C.RMQ_ERR_AUTH
+	}
+	return C.RMQ_ERR_BROKER
 }
 
 // setLastError stores msg as the calling thread's last error.

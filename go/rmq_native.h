@@ -48,6 +48,7 @@ extern "C" {
 #define RMQ_ERR_INTERNAL 6         /* bug or recovered panic in the library */
 #define RMQ_ERR_NO_ROUTE 7         /* the topic has no route (not created?) */
 #define RMQ_ERR_STATE 8            /* client could not start / wrong state */
+#define RMQ_ERR_AUTH 9             /* credentials refused by the broker (ACL) */
 
 /* ---- send status (rmq_send_result.status) ---------------------------- */
 #define RMQ_SEND_OK 0

@@ -21,6 +21,7 @@ from ._version import __version__
 from .admin import Admin
 from .consumer import Consumer
 from .errors import (
+    AuthenticationError,
     BrokerError,
     ClientStateError,
     ClosedError,
@@ -40,6 +41,7 @@ logging.getLogger("rmq_native").addHandler(logging.NullHandler())
 __all__ = [
     "__version__",
     "Admin",
+    "AuthenticationError",
     "BrokerError",
     "ClientStateError",
     "ClosedError",

@@ -35,6 +35,10 @@ def check_text(name: str, value: Any) -> str:
     check_type(name, value, str, "a str")
     if any(c in value for c in "\x00\x01\x02"):
         raise InvalidArgumentError(f"{name} must not contain the control characters \\x00, \\x01 or \\x02: {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(f"{name} is not valid Unicode text (lone surrogates?): {value!r}") from None
     return str(value)
 
 
@@ -57,6 +61,11 @@ def check_timeout(name: str, value: Any, *, allow_none: bool = False) -> float |
     if value != value or value < 0:
         raise InvalidArgumentError(f"{name} must be >= 0 seconds, not {value!r}")
     return float(value)
+
+
+def to_ms(seconds: float) -> int:
+    """Seconds as the library's int32 milliseconds: at least 1, at most ~24 days."""
+    return max(1, min(2**31 - 1, int(min(seconds, 2**31 / 1000) * 1000)))
 
 
 def to_body(body: Any) -> bytes:
@@ -151,7 +160,7 @@ def call_in_slices(fn: Callable[[int], bool], timeout: float | None, slice_ms: i
             ms = slice_ms
         else:
             left = deadline - time.monotonic()
-            ms = max(0, min(slice_ms, int(left * 1000)))
+            ms = slice_ms if left * 1000 >= slice_ms else max(0, int(left * 1000))
         if fn(ms):
             return True
         if deadline is not None and time.monotonic() >= deadline:

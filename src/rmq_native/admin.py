@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from . import _ffi
-from ._client import NativeClient, check_name_server, check_text, check_timeout, check_topic, check_type, config_json
+from ._client import (
+    NativeClient,
+    check_name_server,
+    check_text,
+    check_timeout,
+    check_topic,
+    check_type,
+    config_json,
+    to_ms,
+)
 from .errors import InvalidArgumentError
 
 __all__ = ["Admin"]
@@ -41,7 +50,7 @@ class Admin(NativeClient):
         super().__init__(
             "rmq_admin_new",
             "rmq_admin_close",
-            config_json(name_server=name_server, timeout_ms=max(1, int((t or 0) * 1000)), namespace=namespace,
+            config_json(name_server=name_server, timeout_ms=to_ms(t or 0), namespace=namespace,
                         access_key=access_key, secret_key=secret_key),
         )
 

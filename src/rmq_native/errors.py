@@ -16,6 +16,7 @@ __all__ = [
     "InternalError",
     "NoRouteError",
     "ClientStateError",
+    "AuthenticationError",
     "LibraryError",
     "error_for_code",
 ]
@@ -37,6 +38,7 @@ class RocketMQError(Exception):
     code_internal = 6
     code_no_route = 7
     code_state = 8
+    code_auth = 9
 
     default_code = 8
     retriable_default = False
@@ -100,6 +102,13 @@ class ClientStateError(RocketMQError):
     default_code = RocketMQError.code_state
 
 
+class AuthenticationError(RocketMQError, PermissionError):
+    """The broker refused the credentials (ACL: unknown access key, wrong
+    secret key, or no permission for the operation)."""
+
+    default_code = RocketMQError.code_auth
+
+
 class LibraryError(RocketMQError, ImportError):
     """The native library is missing, cannot be loaded, or has another version."""
 
@@ -117,6 +126,7 @@ _BY_CODE: dict[int, type[RocketMQError]] = {
         InternalError,
         NoRouteError,
         ClientStateError,
+        AuthenticationError,
     )
 }
 

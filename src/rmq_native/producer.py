@@ -6,6 +6,7 @@ import concurrent.futures
 import datetime as _dt
 import itertools
 import logging
+import math
 import struct
 import threading
 import time
@@ -26,6 +27,7 @@ from ._client import (
     encode_keys,
     encode_properties,
     to_body,
+    to_ms,
 )
 from .errors import ClosedError, InvalidArgumentError, error_for_code
 from .message import Message, OutgoingMessage, SendResult, SendStatus, TransactionState
@@ -54,6 +56,9 @@ def _result(topic: str, out: Any, msg_ids: tuple[str, ...] = ()) -> SendResult:
     )
 
 
+_MAX_DELAY = 10 * 365 * 86400  # the broker itself accepts far less (days)
+
+
 def _deliver_at_ms(deliver_at: _dt.datetime | None, delay: float | None) -> int:
     if deliver_at is not None and delay is not None:
         raise InvalidArgumentError("give deliver_at or delay, not both")
@@ -61,8 +66,10 @@ def _deliver_at_ms(deliver_at: _dt.datetime | None, delay: float | None) -> int:
         check_type("deliver_at", deliver_at, _dt.datetime, "a datetime")
         return max(1, int(deliver_at.timestamp() * 1000))
     if delay is not None:
-        d = check_timeout("delay", delay)
-        return int((time.time() + (d or 0)) * 1000)
+        d = check_timeout("delay", delay) or 0.0
+        if not math.isfinite(d) or d > _MAX_DELAY:
+            raise InvalidArgumentError(f"delay must be a finite number of seconds up to {_MAX_DELAY}, not {delay!r}")
+        return int((time.time() + d) * 1000)
     return 0
 
 
@@ -187,7 +194,7 @@ class _ProducerBase(NativeClient):
             config_json(
                 name_server=name_server,
                 group=group,
-                send_timeout_ms=max(1, int(timeout * 1000)),
+                send_timeout_ms=to_ms(timeout),
                 retries=retries,
                 namespace=namespace,
                 access_key=access_key,
@@ -205,7 +212,7 @@ class _ProducerBase(NativeClient):
 
     def _timeout_ms(self, timeout: float | None) -> int:
         t = self._send_timeout if timeout is None else check_timeout("timeout", timeout)
-        return max(1, int((t or 0) * 1000))
+        return to_ms(t or 0)
 
     def _fill(
         self,
