@@ -274,9 +274,11 @@ def main(argv: list | None = None) -> int:
         "--target", action="append", default=None,
         help=f"release target to build ({', '.join(PLATFORM_TAGS)}); repeatable; with --wheels: the wheels to build",
     )  # fmt: skip
-    ap.add_argument("--wheels", action="store_true", help="build wheels (default: " + ", ".join(WHEEL_TARGETS) + ") and an sdist into dist/")
+    ap.add_argument("--wheels", action="store_true",
+                    help="build wheels (default: " + ", ".join(WHEEL_TARGETS) + ") and an sdist into dist/")
     ap.add_argument("--no-sdist", action="store_true", help="with --wheels: no sdist")
-    ap.add_argument("--out-dir", type=Path, default=None, help="where --target writes the library (default: src/rmq_native)")
+    ap.add_argument("--out-dir", type=Path, default=None,
+                    help="where --target writes the library (default: src/rmq_native)")
     ap.add_argument("--dist-dir", type=Path, default=DIST_DIR, help="where --wheels writes (default: dist/)")
     ap.add_argument("--force", action="store_true", help="rebuild even when up to date")
     args = ap.parse_args(argv)
