@@ -395,34 +395,7 @@ func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t,
 	if timeoutMs < 0 {
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "timeout_ms must be >= 0"))
 	}
-	var batch []*delivery
-	// Wait for the first message.
-	if timeoutMs == 0 {
-		select {
-		case d := <-st.ready:
-			batch = append(batch, d)
-		default:
-		}
-	} else {
-		t := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
-		select {
-		case d := <-st.ready:
-			batch = append(batch, d)
-		case <-t.C:
-		case <-st.done:
-		}
-		t.Stop()
-	}
-	// Then take what is already there, without waiting.
-	for len(batch) > 0 && len(batch) < int(maxMessages) {
-		select {
-		case d := <-st.ready:
-			batch = append(batch, d)
-			continue
-		default:
-		}
-		break
-	}
+	batch := takeBatch(st.ready, int(maxMessages), time.Duration(timeoutMs)*time.Millisecond, st.done)
 	if len(batch) == 0 {
 		if st.closing.Load() {
 			return fail(errf(C.RMQ_ERR_CLOSED, "consumer is closed"))

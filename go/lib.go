@@ -205,6 +205,39 @@ func decodeConfig(p *C.char, n C.int64_t, dst interface{}) error {
 	return nil
 }
 
+// takeBatch waits at most timeout for a first item of ch (not at all when
+// timeout is 0; done ends the wait early), then takes what is already
+// there, up to max items without waiting again.
+func takeBatch[T any](ch <-chan T, max int, timeout time.Duration, done <-chan struct{}) []T {
+	var batch []T
+	if timeout <= 0 {
+		select {
+		case x := <-ch:
+			batch = append(batch, x)
+		default:
+		}
+	} else {
+		t := time.NewTimer(timeout)
+		select {
+		case x := <-ch:
+			batch = append(batch, x)
+		case <-t.C:
+		case <-done:
+		}
+		t.Stop()
+	}
+	for len(batch) > 0 && len(batch) < max {
+		select {
+		case x := <-ch:
+			batch = append(batch, x)
+			continue
+		default:
+		}
+		break
+	}
+	return batch
+}
+
 // ---- handles ---------------------------------------------------------
 
 var (

@@ -377,6 +377,18 @@ func producerFor(h C.uint64_t) (*producerState, error) {
 	return st, nil
 }
 
+// canSend tells whether a plain send may start. The caller holds st.mu
+// for reading.
+func (st *producerState) canSend() error {
+	if st.closing {
+		return errf(C.RMQ_ERR_CLOSED, "producer is closed")
+	}
+	if st.p == nil {
+		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send")
+	}
+	return nil
+}
+
 // prepare validates a message for this producer and compresses it.
 func (st *producerState) prepare(m *C.rmq_message) (*primitive.Message, error) {
 	msg, err := buildMessage(m, st.maxSize)
@@ -395,13 +407,10 @@ func (st *producerState) timeoutFor(timeoutMs C.int32_t) time.Duration {
 }
 
 // sendSync sends msgs (one, or a batch) and waits at most timeout. The
-// caller holds st.mu for reading.
+// caller holds st.mu for reading and checked canSend.
 func (st *producerState) sendSync(timeout time.Duration, msgs ...*primitive.Message) (*primitive.SendResult, error) {
 	if st.closed {
 		return nil, errf(C.RMQ_ERR_CLOSED, "producer is closed")
-	}
-	if st.p == nil {
-		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -434,8 +443,8 @@ func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out 
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if st.closing {
-		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
+	if err := st.canSend(); err != nil {
+		return fail(err)
 	}
 	res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
 	if err != nil {
@@ -484,8 +493,8 @@ func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t,
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if st.closing {
-		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
+	if err := st.canSend(); err != nil {
+		return fail(err)
 	}
 	res, err := st.sendSync(st.timeoutFor(timeoutMs), batch...)
 	if err != nil {
@@ -517,11 +526,8 @@ func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) (rc C.int32_t) {
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if st.closing {
-		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
-	}
-	if st.p == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send"))
+	if err := st.canSend(); err != nil {
+		return fail(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
 	defer cancel()
@@ -554,11 +560,8 @@ func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if st.closing {
-		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
-	}
-	if st.p == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send"))
+	if err := st.canSend(); err != nil {
+		return fail(err)
 	}
 	st.inflight.Add(1)
 	st.enqueue(asyncJob{token: uint64(token), msg: msg, timeout: st.timeoutFor(timeoutMs)})
@@ -645,23 +648,7 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 	if maxCompletions <= 0 || timeoutMs < 0 {
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_completions must be > 0 and timeout_ms >= 0"))
 	}
-	var done []completion
-	t := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
-	defer t.Stop()
-	select {
-	case c := <-st.completions:
-		done = append(done, c)
-	case <-t.C:
-	}
-	for len(done) > 0 && len(done) < int(maxCompletions) {
-		select {
-		case c := <-st.completions:
-			done = append(done, c)
-			continue
-		default:
-		}
-		break
-	}
+	done := takeBatch(st.completions, int(maxCompletions), time.Duration(timeoutMs)*time.Millisecond, nil)
 	if len(done) == 0 {
 		return C.RMQ_OK
 	}

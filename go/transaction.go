@@ -265,24 +265,7 @@ func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, 
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_checks must be > 0 and timeout_ms >= 0"))
 	}
 	t := st.tx
-	var got []*txCheck
-	timer := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
-	defer timer.Stop()
-	select {
-	case c := <-t.checks:
-		got = append(got, c)
-	case <-timer.C:
-	case <-t.done:
-	}
-	for len(got) > 0 && len(got) < int(maxChecks) {
-		select {
-		case c := <-t.checks:
-			got = append(got, c)
-			continue
-		default:
-		}
-		break
-	}
+	got := takeBatch(t.checks, int(maxChecks), time.Duration(timeoutMs)*time.Millisecond, t.done)
 	if len(got) == 0 {
 		return C.RMQ_OK
 	}
