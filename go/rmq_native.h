@@ -267,8 +267,8 @@ int32_t rmq_consumer_new(char *config, int64_t config_len,
  * *out_count records, each (little-endian):
  *   uint64 delivery_id | int32 queue_id | int32 reconsume_times |
  *   int64 queue_offset | int64 born_timestamp_ms | int64 store_timestamp_ms |
- *   then 8 fields, each uint32 len + bytes: topic, tags, keys (space
- *   separated), msg_id, offset_msg_id, broker_name, properties
+ *   8 x uint32 lengths, then the 8 fields' bytes back to back: topic, tags,
+ *   keys (space separated), msg_id, offset_msg_id, broker_name, properties
  *   ("k\0v\0..." user properties only), body.
  * Every message taken must later be settled with rmq_consumer_ack. */
 int32_t rmq_consumer_poll(uint64_t consumer, int32_t max_messages,

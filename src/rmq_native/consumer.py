@@ -25,26 +25,40 @@ from .message import Message
 
 __all__ = ["Consumer"]
 
-_HEAD = struct.Struct("<QiiqqqI")  # id, queue, reconsume, offset, born, store, first field length
-_LEN = struct.Struct("<I")
+# delivery id, queue, reconsume times, offset, born, store, then the lengths of
+# topic, tags, keys, msg id, offset msg id, broker, properties, body
+_HEAD = struct.Struct("<Qiiqqq8I")
+_TEXT_CACHE: dict[bytes, str] = {}  # topics, tags, brokers repeat: decode each once
+
+
+def _text(raw: bytes) -> str:
+    text = _TEXT_CACHE.get(raw)
+    if text is None:
+        text = raw.decode("utf-8", "replace")
+        if len(_TEXT_CACHE) < 4096:
+            _TEXT_CACHE[raw] = text
+    return text
 
 
 def _decode(data: bytes, count: int, consumer: Consumer | None) -> list[Message]:
     """Decode the record layout of ``rmq_consumer_poll`` (see rmq_native.h)."""
     out = []
     pos = 0
-    unpack_head, unpack_len = _HEAD.unpack_from, _LEN.unpack_from
+    unpack_head, head_size = _HEAD.unpack_from, _HEAD.size
     for _ in range(count):
-        did, qid, recons, qoff, born, store, n = unpack_head(data, pos)
-        pos += _HEAD.size
-        fields = []
-        for i in range(8):
-            if i:
-                (n,) = unpack_len(data, pos)
-                pos += 4
-            fields.append(data[pos : pos + n])
-            pos += n
-        topic, tags, keys, msg_id, off_id, broker, props, body = fields
+        did, qid, recons, qoff, born, store, n0, n1, n2, n3, n4, n5, n6, n7 = unpack_head(data, pos)
+        p0 = pos + head_size
+        p1 = p0 + n0
+        p2 = p1 + n1
+        p3 = p2 + n2
+        p4 = p3 + n3
+        p5 = p4 + n4
+        p6 = p5 + n5
+        p7 = p6 + n6
+        pos = p7 + n7
+        tags = data[p1:p2]
+        keys = data[p2:p3]
+        props = data[p6:p7]
         if props:
             parts = props[:-1].decode("utf-8", "replace").split("\0")
             properties = dict(zip(parts[::2], parts[1::2]))
@@ -52,19 +66,19 @@ def _decode(data: bytes, count: int, consumer: Consumer | None) -> list[Message]
             properties = {}
         out.append(
             Message(
-                topic=topic.decode("utf-8", "replace"),
-                body=body,
-                tags=tags.decode("utf-8", "replace") or None,
+                topic=_text(data[p0:p1]),
+                body=data[p7:pos],
+                tags=_text(tags) if tags else None,
                 keys=keys.decode("utf-8", "replace").split() if keys else [],
                 properties=properties,
-                msg_id=msg_id.decode(),
+                msg_id=data[p3:p4].decode("ascii", "replace"),
                 queue_id=qid,
                 queue_offset=qoff,
                 reconsume_times=recons,
                 born_timestamp=born,
                 store_timestamp=store,
-                offset_msg_id=off_id.decode(),
-                broker_name=broker.decode("utf-8", "replace"),
+                offset_msg_id=data[p4:p5].decode("ascii", "replace"),
+                broker_name=_text(data[p5:p6]),
                 _delivery_id=did,
                 _consumer=consumer,
             )

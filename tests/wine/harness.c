@@ -130,16 +130,15 @@ typedef struct field {
     uint32_t len;
 } field;
 
-static field rd_field(reader *r) {
+static field rd_data(reader *r, uint32_t len) {
     field f = {NULL, 0};
-    f.len = (uint32_t)rd(r, 4);
-    if (r->bad || r->p + f.len > r->end) {
+    if (r->bad || r->p + len > r->end) {
         r->bad = 1;
-        f.len = 0;
         return f;
     }
     f.data = (const char *)r->p;
-    r->p += f.len;
+    f.len = len;
+    r->p += len;
     return f;
 }
 
@@ -222,8 +221,13 @@ static int consume(const char *ns, const char *topic, const char *group, const c
             int32_t reconsume = (int32_t)rd(&r, 4);
             int64_t queue_offset = (int64_t)rd(&r, 8);
             int64_t born = (int64_t)rd(&r, 8), store = (int64_t)rd(&r, 8);
-            field f_topic = rd_field(&r), f_tags = rd_field(&r), f_keys = rd_field(&r), f_msg_id = rd_field(&r),
-                  f_off_id = rd_field(&r), f_broker = rd_field(&r), f_props = rd_field(&r), f_body = rd_field(&r);
+            /* eight lengths, then the eight fields back to back */
+            uint32_t lens[8];
+            for (int j = 0; j < 8; j++) lens[j] = (uint32_t)rd(&r, 4);
+            field fs[8];
+            for (int j = 0; j < 8; j++) fs[j] = rd_data(&r, lens[j]);
+            field f_topic = fs[0], f_tags = fs[1], f_keys = fs[2], f_msg_id = fs[3], f_off_id = fs[4],
+                  f_broker = fs[5], f_props = fs[6], f_body = fs[7];
             if (r.bad) {
                 check(0, "poll records decode within out_len");
                 break;
