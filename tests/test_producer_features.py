@@ -200,7 +200,9 @@ def test_transactions_commit_rollback_and_check(rocketmq_namesrv: str, topic: st
         with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
             got = collect(c, 2, timeout=90)
             got += list(c.messages(timeout=3))
-    assert sorted(m.body for m in got) == [b"commit", b"unknown"]
+    # a checked transaction may be committed twice (the broker can check
+    # again before it saw the first answer): at least once, never a rollback
+    assert {m.body for m in got} == {b"commit", b"unknown"}
     assert "unknown" in checked and "rollback" not in checked and "commit" not in checked
 
 
