@@ -59,7 +59,6 @@ type delivery struct {
 
 type consumerState struct {
 	c          rocketmq.PushConsumer
-	sdk        unsafe.Pointer // the same consumer, for sdkSendMessageBack
 	orderly    bool
 	namespace  string
 	ready      chan *delivery // bounded: messages waiting for rmq_consumer_poll
@@ -101,20 +100,14 @@ func (st *consumerState) settle(d *delivery, s settlement) {
 }
 
 // consume is the SDK callback: it hands each message to the caller through
-// the bounded ready channel and blocks until the caller settled them all,
-// or the consumer closes (then the messages are redelivered: their offsets
-// are never committed).
-//
-// In concurrent mode the SDK passes up to batchSize messages at once. The
-// callback's result covers the whole batch, so nacked messages are sent
-// back one by one here (as the SDK would) and the batch is reported
-// consumed; only when a send-back fails is the whole batch retried.
+// the bounded ready channel and blocks until the caller settles it or the
+// consumer closes (then the message is redelivered: its offset is never
+// committed).
 func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
 	retry := consumer.ConsumeRetryLater
 	if st.orderly {
 		retry = consumer.SuspendCurrentQueueAMoment
 	}
-	ds := make([]*delivery, 0, len(msgs))
 	for _, m := range msgs {
 		if st.closing.Load() {
 			<-st.done
@@ -127,56 +120,27 @@ func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.Message
 		d := &delivery{id: st.nextID.Add(1), msg: m, result: make(chan settlement, 1)}
 		select {
 		case st.ready <- d:
-			ds = append(ds, d)
 		case <-st.done:
 			return retry, nil
 		}
-	}
-	var nacked []*delivery
-	var delays []int
-	for _, d := range ds {
+		var s settlement
 		select {
-		case s := <-d.result:
-			if s.kind != C.RMQ_ACK {
-				nacked = append(nacked, d)
-				delays = append(delays, s.delay)
-			}
+		case s = <-d.result:
 		case <-st.done:
 			return retry, nil
 		}
-	}
-	if len(nacked) == 0 {
-		return consumer.ConsumeSuccess, nil
-	}
-	if st.orderly { // one message at a time: suspend the queue, then again
-		if oc, ok := primitive.GetOrderlyCtx(ctx); ok && delays[0] > 0 {
-			oc.SuspendCurrentQueueTimeMillis = int(delayLevelMillis(delays[0]))
-		}
-		return retry, nil
-	}
-	for i, d := range nacked {
-		brokerName := ""
-		if d.msg.Queue != nil {
-			brokerName = d.msg.Queue.BrokerName
-		}
-		if !sdkSendMessageBack(st.sdk, brokerName, d.msg, delays[i]) {
-			return retry, nil // the SDK sends the whole batch back, or retries it
+		if s.kind != C.RMQ_ACK {
+			if cc, ok := primitive.GetConcurrentlyCtx(ctx); ok && s.delay > 0 {
+				cc.DelayLevelWhenNextConsume = s.delay
+			}
+			if oc, ok := primitive.GetOrderlyCtx(ctx); ok && s.delay > 0 {
+				oc.SuspendCurrentQueueTimeMillis = int(delayLevelMillis(s.delay))
+			}
+			return retry, nil
 		}
 	}
 	return consumer.ConsumeSuccess, nil
 }
-
-// batchSize is how many messages the SDK hands the callback at once in
-// concurrent mode.
-const batchSize = 32
-
-// sdkSendMessageBack is the SDK's own send-back of a failed message
-// (pushConsumer.sendMessageBack, v2.1.2): it asks the broker to redeliver
-// the message later through the group's retry topic, or to move it to the
-// dead-letter topic after MaxReconsumeTimes. pc is the *pushConsumer.
-//
-//go:linkname sdkSendMessageBack github.com/apache/rocketmq-client-go/v2/consumer.(*pushConsumer).sendMessageBack
-func sdkSendMessageBack(pc unsafe.Pointer, brokerName string, msg *primitive.MessageExt, delayLevel int) bool
 
 // delayLevelMillis is the broker's default delay for a level (1s 5s 10s
 // 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h).
@@ -224,10 +188,6 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	if inflight <= 0 {
 		inflight = 128
 	}
-	batch := 1 // orderly: one message at a time
-	if !cfg.Orderly {
-		batch = min(batchSize, inflight)
-	}
 	instance, err := uniqueInstance(cfg.InstanceName)
 	if err != nil {
 		return fail(err)
@@ -236,8 +196,8 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		consumer.WithNameServer(addrs),
 		consumer.WithGroupName(cfg.Group),
 		consumer.WithInstance(instance),
-		consumer.WithConsumeMessageBatchMaxSize(batch),
-		consumer.WithConsumeGoroutineNums((inflight + batch - 1) / batch),
+		consumer.WithConsumeMessageBatchMaxSize(1),
+		consumer.WithConsumeGoroutineNums(inflight),
 		consumer.WithConsumerOrder(cfg.Orderly),
 	}
 	switch cfg.Model {
@@ -322,7 +282,7 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	if err != nil {
 		return fail(errf(C.RMQ_ERR_STATE, "cannot create consumer: %v", err))
 	}
-	st.c, st.sdk = c, unsafe.Pointer(c)
+	st.c = c
 	for _, s := range subs {
 		if err := c.Subscribe(s.topic, s.sel, st.consume); err != nil {
 			_ = c.Shutdown()
