@@ -73,77 +73,68 @@ def _deliver_at_ms(deliver_at: _dt.datetime | None, delay: float | None) -> int:
     return 0
 
 
-def _complete(ref: weakref.ReferenceType[Producer]) -> None:
-    """Completion thread of a producer: pull finished asynchronous sends and
-    resolve their futures. It holds the producer weakly and ends with it."""
+def _pull_loop(ref: weakref.ReferenceType[Any], poll: str, max_items: int,
+               handle: Callable[[Any, int, bytes, int], None]) -> None:
+    """Body of a producer's helper thread: pull records with the library
+    function ``poll`` in 200 ms slices and pass each batch to
+    ``handle(owner, handle_id, data, count)``. It holds its owner weakly and
+    ends when the owner is closed or gone."""
     ffi = _ffi.ffi
     lib = _ffi.lib()
+    poll_fn = getattr(lib, poll)
     out = ffi.new("uint8_t **")
     out_len = ffi.new("int64_t *")
     count = ffi.new("int32_t *")
     while True:
-        producer = ref()
-        h = producer._handle if producer is not None else 0
-        del producer
+        owner = ref()
+        h = owner._handle if owner is not None else 0
+        del owner
         if not h:
             return
-        if lib.rmq_producer_poll_completions(h, 512, 200, out, out_len, count) != 0 or not count[0]:
+        if poll_fn(h, max_items, 200, out, out_len, count) != 0 or not count[0]:
             continue
-        producer = ref()
         data = _ffi.take_buffer(out[0], out_len[0])
-        pos = 0
-        for _ in range(count[0]):
-            token, status, queue_id, offset, send_status, n = _COMPLETION.unpack_from(data, pos)
-            pos += _COMPLETION.size
-            fields = []
-            for i in range(5):
-                if i:
-                    (n,) = _LEN.unpack_from(data, pos)
-                    pos += 4
-                fields.append(data[pos : pos + n].decode("utf-8", "replace"))
-                pos += n
-            if producer is None:
-                continue
-            with producer._futures_lock:
-                topic, fut = producer._futures.pop(token, ("", None))
-            if fut is None:
-                continue
-            if status:
-                fut.set_exception(error_for_code(status, fields[4]))
-            else:
-                fut.set_result(SendResult(topic, fields[0], queue_id, offset, SendStatus(send_status), fields[1],
-                                          fields[2], fields[3]))
-        del producer
+        owner = ref()
+        if owner is not None:
+            handle(owner, h, data, count[0])
+        del owner
 
 
-def _answer_checks(ref: weakref.ReferenceType[TransactionProducer]) -> None:
-    """Check thread of a transaction producer: pull the broker's checks and
-    answer each with the producer's check(msg). Holds the producer weakly."""
+def _resolve_futures(producer: Producer, h: int, data: bytes, count: int) -> None:
+    """Resolve the futures of finished asynchronous sends (completion records)."""
+    pos = 0
+    for _ in range(count):
+        token, status, queue_id, offset, send_status, n = _COMPLETION.unpack_from(data, pos)
+        pos += _COMPLETION.size
+        fields = []
+        for i in range(5):
+            if i:
+                (n,) = _LEN.unpack_from(data, pos)
+                pos += 4
+            fields.append(data[pos : pos + n].decode("utf-8", "replace"))
+            pos += n
+        with producer._futures_lock:
+            topic, fut = producer._futures.pop(token, ("", None))
+        if fut is None:
+            continue
+        if status:
+            fut.set_exception(error_for_code(status, fields[4]))
+        else:
+            fut.set_result(SendResult(topic, fields[0], queue_id, offset, SendStatus(send_status), fields[1],
+                                      fields[2], fields[3]))
+
+
+def _answer_checks(producer: TransactionProducer, h: int, data: bytes, count: int) -> None:
+    """Answer the broker's transaction checks with the producer's check(msg)."""
     from .consumer import _decode
 
-    ffi = _ffi.ffi
-    lib = _ffi.lib()
-    out = ffi.new("uint8_t **")
-    out_len = ffi.new("int64_t *")
-    count = ffi.new("int32_t *")
-    while True:
-        producer = ref()
-        h = producer._handle if producer is not None else 0
-        del producer
-        if not h:
-            return
-        if lib.rmq_tx_poll_checks(h, 16, 200, out, out_len, count) != 0 or not count[0]:
-            continue
-        producer = ref()
-        for msg in _decode(_ffi.take_buffer(out[0], out_len[0]), count[0], None):
+    for msg in _decode(data, count, None):
+        try:
+            state = TransactionState(producer._check(msg))
+        except Exception:
+            logger.exception("rmq_native: transaction check failed; answering UNKNOWN")
             state = TransactionState.UNKNOWN
-            if producer is not None:
-                try:
-                    state = TransactionState(producer._check(msg))
-                except Exception:
-                    logger.exception("rmq_native: transaction check failed; answering UNKNOWN")
-            lib.rmq_tx_check_reply(h, msg._delivery_id, int(state))
-        del producer
+        _ffi.lib().rmq_tx_check_reply(h, msg._delivery_id, int(state))
 
 
 class _ProducerBase(NativeClient):
@@ -434,8 +425,10 @@ class Producer(_ProducerBase):
         with self._futures_lock:
             self._futures[token] = (topic, fut)
             if self._pump is None:
-                self._pump = threading.Thread(target=_complete, args=(weakref.ref(self),),
-                                              name="rmq_native-completions", daemon=True)
+                self._pump = threading.Thread(
+                    target=_pull_loop, args=(weakref.ref(self), "rmq_producer_poll_completions", 512, _resolve_futures),
+                    name="rmq_native-completions", daemon=True,
+                )
                 self._pump.start()
         try:
             _ffi.check(_ffi.lib().rmq_producer_send_async(self._h(), m, self._timeout_ms(timeout), token))
@@ -503,8 +496,10 @@ class TransactionProducer(_ProducerBase):
             namespace=namespace, access_key=access_key, secret_key=secret_key, instance_name=instance_name,
             compress_over=compress_over, compress_level=compress_level, max_message_size=max_message_size,
         )
-        threading.Thread(target=_answer_checks, args=(weakref.ref(self),), name="rmq_native-tx-checks",
-                         daemon=True).start()
+        threading.Thread(
+            target=_pull_loop, args=(weakref.ref(self), "rmq_tx_poll_checks", 16, _answer_checks),
+            name="rmq_native-tx-checks", daemon=True,
+        ).start()
 
     def __enter__(self) -> TransactionProducer:
         return self
