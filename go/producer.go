@@ -389,6 +389,17 @@ func (st *producerState) canSend() error {
 	return nil
 }
 
+// preparedSend looks up the producer of a handle and validates and
+// compresses the message it is to send.
+func preparedSend(h C.uint64_t, m *C.rmq_message) (*producerState, *primitive.Message, error) {
+	st, err := producerFor(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg, err := st.prepare(m)
+	return st, msg, err
+}
+
 // prepare validates a message for this producer and compresses it.
 func (st *producerState) prepare(m *C.rmq_message) (*primitive.Message, error) {
 	msg, err := buildMessage(m, st.maxSize)
@@ -430,14 +441,10 @@ func (st *producerState) sendSync(timeout time.Duration, msgs ...*primitive.Mess
 //export rmq_producer_send
 func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
 	defer guard(&rc)
-	st, err := producerFor(h)
-	if err != nil {
-		return fail(err)
-	}
 	if out == nil {
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "result must not be NULL"))
 	}
-	msg, err := st.prepare(m)
+	st, msg, err := preparedSend(h, m)
 	if err != nil {
 		return fail(err)
 	}
@@ -516,11 +523,7 @@ func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t,
 //export rmq_producer_send_oneway
 func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) (rc C.int32_t) {
 	defer guard(&rc)
-	st, err := producerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	msg, err := st.prepare(m)
+	st, msg, err := preparedSend(h, m)
 	if err != nil {
 		return fail(err)
 	}
@@ -550,11 +553,7 @@ type completion struct {
 //export rmq_producer_send_async
 func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
-	st, err := producerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	msg, err := st.prepare(m)
+	st, msg, err := preparedSend(h, m)
 	if err != nil {
 		return fail(err)
 	}
