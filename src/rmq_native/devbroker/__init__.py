@@ -48,7 +48,8 @@ Modules, one concern each: ``common`` (constants, :class:`DevBrokerError`), ``lo
 command line), ``config`` (the .properties/.conf files), ``process`` (spawning and
 signalling), ``ports``, ``state`` (the state directory), ``remoting`` and ``fastjson``
 (the name server's protocol), ``ready`` (readiness checks), ``lifecycle``
-(start/stop/status), ``brokers`` (one broker or the name server), ``cli``.
+(start/stop/status), ``brokers`` (one broker or the name server), ``cli``;
+see docs/architecture.md.
 """
 
 from __future__ import annotations

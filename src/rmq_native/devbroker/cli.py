@@ -24,6 +24,7 @@ from .state import state_dir
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m rmq_native.devbroker",
         description=(

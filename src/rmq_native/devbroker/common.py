@@ -30,6 +30,9 @@ class DevBrokerError(RuntimeError):
     """Raised when the dev broker cannot be prepared, started or stopped."""
 
 
+DevBrokerError.__module__ = "rmq_native.devbroker"  # its public name, as before the package split
+
+
 def progress(msg: str) -> None:
     """Print a progress message to stderr (the default ``log`` of the dev broker functions)."""
     print(f"[devbroker] {msg}", file=sys.stderr, flush=True)
