@@ -20,7 +20,7 @@ import pytest
 
 from rmq_native import devbroker
 
-SRC_DIR = Path(devbroker.__file__).resolve().parent.parent
+SRC_DIR = Path(devbroker.__file__).resolve().parents[2]  # src/rmq_native/devbroker/__init__.py
 NAMESRV_PORT = 19876
 BROKER_PORT = 20911
 ALL_PORTS = {NAMESRV_PORT, BROKER_PORT, BROKER_PORT - 2, BROKER_PORT + 1}
@@ -81,7 +81,7 @@ def _listen_addrs(pid: int) -> set:
 
 def test_fastjson_bare_integer_keys():
     data = b'{"brokerAddrs":{0:"127.0.0.1:10911",1:"x,2:y"},"s":"{3:\\"q\\"}","n":-1,"l":[1,2]}'
-    assert devbroker._fastjson_loads(data) == {
+    assert devbroker.fastjson_loads(data) == {
         "brokerAddrs": {"0": "127.0.0.1:10911", "1": "x,2:y"},
         "s": '{3:"q"}',
         "n": -1,
@@ -102,8 +102,8 @@ def test_remoting_request_frame_format():
     def serve():
         conn, _ = srv.accept()
         with conn:
-            total, mark = struct.unpack(">ii", devbroker._recv_exact(conn, 8))
-            header = json.loads(devbroker._recv_exact(conn, mark & 0xFFFFFF))
+            total, mark = struct.unpack(">ii", devbroker.recv_exact(conn, 8))
+            header = json.loads(devbroker.recv_exact(conn, mark & 0xFFFFFF))
             seen.update(total=total, serialize=mark >> 24, header=header)
             body = b'{"k":{0:"v"}}'
             rh = json.dumps({"code": 0, "flag": 1, "opaque": header["opaque"], "language": "JAVA"}).encode()
@@ -116,7 +116,7 @@ def test_remoting_request_frame_format():
     finally:
         t.join(5)
         srv.close()
-    assert header["code"] == 0 and devbroker._fastjson_loads(body) == {"k": {"0": "v"}}
+    assert header["code"] == 0 and devbroker.fastjson_loads(body) == {"k": {"0": "v"}}
     assert seen["serialize"] == 0  # JSON
     h = seen["header"]
     assert h["code"] == 105 and h["language"] == "PYTHON" and h["flag"] == 0
@@ -131,7 +131,7 @@ def test_status_and_stop_when_never_started(tmp_path):
     assert r.returncode == 1 and "down" in r.stdout
     r = _cli(home, "stop")
     assert r.returncode == 0 and "not running" in r.stderr
-    assert not (home / devbroker._STATE_FILE).exists()
+    assert not (home / devbroker.STATE_FILE).exists()
 
 
 def test_cli_help():
@@ -165,12 +165,47 @@ def test_fixture_uses_rmq_namesrv_env(tmp_path):
     assert not (tmp_path / "unused-home").exists()
 
 
+def test_import_rmq_native_does_not_import_devbroker(tmp_path):
+    code = "import rmq_native, sys; print([m for m in sys.modules if m.startswith('rmq_native.devbroker')])"
+    r = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path / "home"), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_plugin_costs_nothing_unless_its_fixture_is_used(tmp_path):
+    """A session with the plugin whose tests do not use rocketmq_namesrv imports no dev
+    broker module and creates no state dir (RMQ_NAMESRV unset)."""
+    (tmp_path / "test_inner.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+
+            def test_no_broker():
+                assert "rmq_native.testing" in sys.modules  # the plugin is loaded
+                assert [m for m in sys.modules if m.startswith("rmq_native.devbroker")] == []
+            """
+        )
+    )
+    home = tmp_path / "unused-home"
+    env = _env(home)
+    env.pop("RMQ_NAMESRV", None)
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "rmq_native.testing", "-p", "no:cacheprovider",
+         str(tmp_path / "test_inner.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 passed" in r.stdout
+    assert not home.exists()
+
+
 # ----------------------------------------------------------------------------- real broker
 
 
 @pytest.fixture(scope="module")
 def separate_home(tmp_path_factory):
-    busy = [p for p in sorted(ALL_PORTS) if devbroker._port_in_use(p)]
+    busy = [p for p in sorted(ALL_PORTS) if devbroker.port_in_use(p)]
     if busy:
         pytest.skip(f"test ports {busy} are in use on 127.0.0.1")
     home = tmp_path_factory.mktemp("devbroker") / "home-long"
@@ -249,15 +284,15 @@ def test_start_status_idempotent_stop(separate_home, tmp_path):
     # --- stop must not kill a process that merely reuses a recorded pid
     decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
-        state = json.loads((home / devbroker._STATE_FILE).read_text())
+        state = json.loads((home / devbroker.STATE_FILE).read_text())
         fake = dict(state, namesrv={"pid": decoy.pid, "port": NAMESRV_PORT},
                     broker={"pid": pids[1], "port": BROKER_PORT})  # real broker, but not this home's
         fake_home = home.parent / "home"  # its marker is a string prefix of the real one
         fake_home.mkdir()
-        (fake_home / devbroker._STATE_FILE).write_text(json.dumps(fake))
+        (fake_home / devbroker.STATE_FILE).write_text(json.dumps(fake))
         assert devbroker.stop(home=fake_home, quiet=True) is False
         assert decoy.poll() is None
-        assert devbroker._pid_alive(pids[1])
+        assert devbroker.pid_alive(pids[1])
     finally:
         decoy.kill()
         decoy.wait()
@@ -266,9 +301,9 @@ def test_start_status_idempotent_stop(separate_home, tmp_path):
     r = _cli(home, "stop", "--clean")
     assert r.returncode == 0, r.stderr
     for pid in pids:
-        assert not devbroker._pid_alive(pid)
-    assert not any(devbroker._port_in_use(p) for p in ALL_PORTS)
-    assert not (home / devbroker._STATE_FILE).exists()
+        assert not devbroker.pid_alive(pid)
+    assert not any(devbroker.port_in_use(p) for p in ALL_PORTS)
+    assert not (home / devbroker.STATE_FILE).exists()
     assert not (home / "store").exists()
     assert devbroker.status(home=home) is None
     r = _cli(home, "status")

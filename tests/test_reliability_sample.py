@@ -7,7 +7,9 @@ test_fork_child_gets_clear_error_instead_of_hanging)."""
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable
@@ -46,6 +48,23 @@ def test_sample_memory_is_bounded(rocketmq_namesrv: str, topic: str) -> None:
     res = harness.run_child("rss_growth", rocketmq_namesrv, topic, 10_000, 3_000, timeout=300)
     harness.record_result("sample_rss", res)
     assert res["rss_growth_mib"] < 20, res
+
+
+def test_ordinary_runs_write_results_to_an_ignored_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample tests above record into tests/reliability/runs/ (ignored by git); the
+    committed results.json is written only with RMQ_NATIVE_RECORD_RESULTS=1."""
+    monkeypatch.delenv(harness.RECORD_ENV, raising=False)
+    assert harness.results_path() == harness.RUN_RESULTS != harness.RESULTS
+    monkeypatch.setenv(harness.RECORD_ENV, "1")
+    assert harness.results_path() == harness.RESULTS
+    git = shutil.which("git")
+    if git is None or not (harness.TESTS.parent / ".git").exists():
+        pytest.skip("not a git checkout: cannot ask git what it ignores")
+    ignored = subprocess.run([git, "check-ignore", "-q", str(harness.RUN_RESULTS)], cwd=harness.HERE)
+    assert ignored.returncode == 0, f"{harness.RUN_RESULTS} is not ignored by git"
+    tracked = subprocess.run([git, "ls-files", "--error-unmatch", str(harness.RESULTS)], cwd=harness.HERE,
+                             capture_output=True)
+    assert tracked.returncode == 0, f"{harness.RESULTS} should be committed"
 
 
 def test_name_server_down_at_start_is_unreachable_error() -> None:

@@ -13,8 +13,9 @@ Enable it with ``pytest_plugins = ["rmq_native.testing"]`` in a top-level ``conf
     ``--rmq-keep-devbroker`` is given.
 
 The ``pytest11`` entry point has the module's own name, so enabling the
-plugin both ways registers it once. This module does not import the
-native library.
+plugin both ways registers it once. This module imports neither the native
+library nor the dev broker: the fixture imports :mod:`rmq_native.devbroker`
+when a test uses it, so a session that does not costs nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
-from . import devbroker
 
 ENV_NAMESRV = "RMQ_NAMESRV"
 
@@ -46,8 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--rmq-devbroker-timeout",
         type=float,
-        default=devbroker.DEFAULT_TIMEOUT,
-        help="seconds to wait for the dev broker to become ready (default %(default)s)",
+        default=None,
+        help="seconds to wait for the dev broker to become ready (default: rmq_native.devbroker.DEFAULT_TIMEOUT)",
     )
 
 
@@ -60,6 +59,8 @@ def _register_user(sd: Path) -> Path:
 
 
 def _live_users(sd: Path) -> list[Path]:
+    from .devbroker import pid_alive
+
     users = sd / _USERS_DIR
     live = []
     for f in users.glob("*") if users.is_dir() else []:
@@ -67,7 +68,7 @@ def _live_users(sd: Path) -> list[Path]:
             pid = int(f.name.split("-", 1)[0])
         except ValueError:
             continue
-        if pid == os.getpid() or devbroker._pid_alive(pid):
+        if pid == os.getpid() or pid_alive(pid):
             live.append(f)
         else:
             f.unlink(missing_ok=True)  # a crashed session
@@ -82,11 +83,15 @@ def rocketmq_namesrv(request: pytest.FixtureRequest) -> Iterator[str]:
         yield env
         return
 
-    timeout = request.config.getoption("--rmq-devbroker-timeout", default=devbroker.DEFAULT_TIMEOUT)
+    from . import devbroker
+
+    timeout = request.config.getoption("--rmq-devbroker-timeout", default=None)
+    if timeout is None:
+        timeout = devbroker.DEFAULT_TIMEOUT
     keep = request.config.getoption("--rmq-keep-devbroker", default=False)
     sd = devbroker.state_dir()
     sd.mkdir(parents=True, exist_ok=True)
-    with devbroker._file_lock(sd / ".lock.fixture"):
+    with devbroker.file_lock(sd / ".lock.fixture"):
         running = devbroker.status() is not None
         try:
             addr = devbroker.start(timeout=timeout)
@@ -103,7 +108,7 @@ def rocketmq_namesrv(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         yield addr
     finally:
-        with devbroker._file_lock(sd / ".lock.fixture"):
+        with devbroker.file_lock(sd / ".lock.fixture"):
             me.unlink(missing_ok=True)
             flag = sd / _STARTED_FLAG
             if flag.exists() and not _live_users(sd) and not keep:

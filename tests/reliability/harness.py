@@ -26,7 +26,12 @@ from rmq_native import Consumer, Producer, _ffi
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
+#: The committed results: written only by a run that asks for it on purpose
+#: (``RMQ_NATIVE_RECORD_RESULTS=1``, see the README's "Reliability" section).
 RESULTS = HERE / "results.json"
+#: Where every other run writes its results (ignored by git: a test run leaves the tree clean).
+RUN_RESULTS = HERE / "runs" / "results.json"
+RECORD_ENV = "RMQ_NATIVE_RECORD_RESULTS"
 
 #: Exceptions the public API documents (anything else is a bug).
 DOCUMENTED = (rmq_native.RocketMQError, TypeError, ValueError)
@@ -35,14 +40,21 @@ DOCUMENTED = (rmq_native.RocketMQError, TypeError, ValueError)
 ABI_CODES = set(range(0, 9))
 
 
+def results_path() -> Path:
+    """RESULTS when the environment sets RECORD_ENV=1, else RUN_RESULTS."""
+    return RESULTS if os.environ.get(RECORD_ENV) == "1" else RUN_RESULTS
+
+
 def record_result(key: str, value: Any) -> None:
-    """Merge one measurement into tests/reliability/results.json and print it."""
+    """Merge one measurement into :func:`results_path` and print it."""
+    path = results_path()
     try:
-        data = json.loads(RESULTS.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         data = {}
     data[key] = value
-    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"[reliability] {key}: {json.dumps(value)}", flush=True)
 
 
