@@ -892,7 +892,7 @@ func rmq_admin_find_messages(h C.uint64_t, topicP *C.char, topicLen C.int64_t, k
 		}
 		end := int64(endMs)
 		if end <= 0 {
-			end = time.Now().Add(24*time.Hour).UnixMilli()
+			end = time.Now().Add(24 * time.Hour).UnixMilli()
 		}
 		if beginMs < 0 || int64(beginMs) > end {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "begin must be >= 0 and not after end")
@@ -998,7 +998,7 @@ func rmq_admin_pull(h C.uint64_t, topicP *C.char, topicLen C.int64_t, brokerP *C
 		r, err := st.exchange("broker", addr, reqPullMessage, map[string]string{
 			"consumerGroup": st.fullTopic(readerGroup), "topic": full, "queueId": strconv.Itoa(int(queueID)),
 			"queueOffset": strconv.FormatInt(int64(offset), 10), "maxMsgNums": strconv.Itoa(int(maxMessages)),
-			"sysFlag": "4", // FLAG_SUBSCRIPTION only: no offset committed, no long polling
+			"sysFlag":      "4", // FLAG_SUBSCRIPTION only: no offset committed, no long polling
 			"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": expr, "subVersion": "0",
 			"expressionType": exprType,
 		})
