@@ -569,14 +569,21 @@ func (st *adminState) consumerLag(group, topic string) ([]queueLag, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		// always the group's own topics: with a topic given, the broker
-		// would report any group, also one that never existed
-		r, err := st.ask("broker", brokers[name], reqGetConsumeStats, map[string]string{"consumerGroup": fullGroup})
-		if err != nil {
-			return nil, err
+	// stats asks one broker for the group's offsets: of every topic the
+	// group has offsets for there (with a topic given, the broker would
+	// report any group, also one that never existed), or of one topic
+	// (every queue, 0 where the group has no offset yet).
+	seen := map[string]map[string]bool{} // topic -> brokers that reported it
+	stats := func(name, addr, full string) error {
+		ext := map[string]string{"consumerGroup": fullGroup}
+		if full != "" {
+			ext["topic"] = full
 		}
-		err = parseTable(r.body, func(k mqKey, v []byte) error {
+		r, err := st.ask("broker", addr, reqGetConsumeStats, ext)
+		if err != nil {
+			return err
+		}
+		return parseTable(r.body, func(k mqKey, v []byte) error {
 			if (fullTopic != "" && k.Topic != fullTopic) || (fullTopic == "" && isSystemTopic(k.Topic, nil, nil)) {
 				return nil
 			}
@@ -588,11 +595,36 @@ func (st *adminState) consumerLag(group, topic string) ([]queueLag, error) {
 			if err := json.Unmarshal(v, &o); err != nil {
 				return errf(C.RMQ_ERR_BROKER, "malformed consume stats: %v", err)
 			}
+			if seen[k.Topic] == nil {
+				seen[k.Topic] = map[string]bool{}
+			}
+			seen[k.Topic][name] = true
 			rows = append(rows, queueLag{st.shortName(k.Topic), name, k.QueueID, o.BrokerOffset, o.ConsumerOffset, o.LastTimestamp})
 			return nil
 		})
-		if err != nil {
+	}
+	for _, name := range names {
+		if err := stats(name, brokers[name], ""); err != nil {
 			return nil, err
+		}
+	}
+	// a topic the group consumed on some broker counts on all of its brokers
+	topics := make([]string, 0, len(seen))
+	for t := range seen {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	for _, t := range topics {
+		rt, err := st.route(t)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		for name, addr := range rt.addrs {
+			if !seen[t][name] {
+				if err := stats(name, addr, t); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	if len(rows) == 0 {

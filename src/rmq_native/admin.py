@@ -17,8 +17,8 @@ from ._client import (
     check_topic,
     check_type,
     config_json,
-    to_ms as _seconds_to_ms,
 )
+from ._client import to_ms as _seconds_to_ms
 from .errors import InvalidArgumentError
 from .message import Message
 

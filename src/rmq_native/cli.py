@@ -125,7 +125,8 @@ def _when(text: str) -> str | _dt.datetime:
     try:
         return _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected first, last or an ISO time like 2026-01-31T12:00:00, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected first, last or an ISO time like 2026-01-31T12:00:00, got {text!r}") from None
 
 
 def _jsonable(value: Any) -> Any:
