@@ -55,6 +55,8 @@ const (
 	// broker requires one (and creates its subscription config when
 	// autoCreateSubscriptionGroup is on), but no offset is ever committed.
 	readerGroup = "rmq_native_reader"
+
+	uniqueKeyFlag = "_UNIQUE_KEY_QUERY" // a message query by client message id
 )
 
 // reply is a broker's or name server's answer.
@@ -69,7 +71,14 @@ type reply struct {
 // header fields, which remotingCall drops); a refusal is not an error here.
 func (st *adminState) exchange(role, addr string, code int, ext map[string]string) (*reply, error) {
 	if !st.creds.IsEmpty() {
+		// brokers leave the unique-key flag of a message query out of the
+		// signature of clients up to version 4.9.3 (this one says 317)
+		flag, hasFlag := ext[uniqueKeyFlag]
+		delete(ext, uniqueKeyFlag)
 		sign(ext, st.creds)
+		if hasFlag {
+			ext[uniqueKeyFlag] = flag
+		}
 	}
 	conn, err := net.DialTimeout("tcp", addr, st.timeout)
 	if err != nil {
@@ -837,7 +846,7 @@ func (st *adminState) queryIndex(full string, rt *topicRoute, key string, unique
 			"beginTimestamp": strconv.FormatInt(beginMs, 10), "endTimestamp": strconv.FormatInt(endMs, 10),
 		}
 		if unique {
-			ext["_UNIQUE_KEY_QUERY"] = "true"
+			ext[uniqueKeyFlag] = "true"
 		}
 		r, err := st.exchange("broker", rt.addrs[q.BrokerName], reqQueryMessage, ext)
 		if err != nil {

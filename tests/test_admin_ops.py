@@ -5,6 +5,8 @@ message lookup, namespace and error cases."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 import time
 from typing import Callable, Iterator
 
@@ -223,5 +225,52 @@ def test_namespace(rocketmq_namesrv: str) -> None:
             assert {q.topic for q in admin.consumer_lag(group)} == {topic}
             admin.reset_offset(group, topic, "first")
             assert admin.total_lag(group, topic) == 5
+        finally:
+            admin.delete_topic(topic)
+
+
+ACL_HOME = os.path.join(tempfile.gettempdir(), "rmq_native_ops_acl")
+
+
+@pytest.fixture(scope="module")
+def acl_namesrv() -> Iterator[str]:
+    """A private broker with authentication (never the shared one); reused when running."""
+    from rmq_native import devbroker
+
+    running = devbroker.status(ACL_HOME) is not None
+    addr = devbroker.start(acl=True, home=ACL_HOME, namesrv_port=37886, broker_port=38941, quiet=True)
+    yield addr
+    if not running:
+        devbroker.stop(home=ACL_HOME, quiet=True)
+
+
+def test_operations_with_acl_credentials(acl_namesrv: str) -> None:
+    from rmq_native import AuthenticationError, Reader, devbroker
+
+    ns = acl_namesrv
+    creds = {"access_key": devbroker.ACL_ACCESS_KEY, "secret_key": devbroker.ACL_SECRET_KEY}
+    topic, group = unique("ACL"), unique("G")
+    with Admin(ns, **creds) as admin, Producer(ns, unique("P"), **creds) as producer:
+        admin.create_topic(topic, queues=2)
+        try:
+            sent = [producer.send(topic, f"s{i}", keys="acl-key") for i in range(4)]
+            assert topic in admin.list_topics()
+            assert sum(s.max_offset for s in admin.topic_stats(topic)) == 4
+            assert poll(lambda: len(admin.find_messages(topic, key="acl-key")), 4) == 4
+            assert [m.text for m in admin.find_messages(topic, msg_id=sent[1].msg_id)] == ["s1"]  # signed flag
+            with Reader(ns, topic, end="last", **creds) as reader:
+                assert sorted(m.text for m in reader.messages()) == [f"s{i}" for i in range(4)]
+            with Consumer(ns, group, topic, from_where="first", **creds) as c:
+                assert len({m.text for m in c.messages(timeout=10)}) == 4
+            assert poll(lambda: admin.total_lag(group, topic), 0) == 0
+            admin.reset_offset(group, topic, "first")
+            assert admin.total_lag(group, topic) == 4
+            with Admin(ns, access_key=creds["access_key"], secret_key="wrong-secret") as bad:
+                with pytest.raises(AuthenticationError):
+                    bad.topic_stats(topic)
+                with pytest.raises(AuthenticationError):
+                    bad.find_messages(topic, key="acl-key")
+            with pytest.raises(AuthenticationError):
+                Reader(ns, topic)  # no credentials
         finally:
             admin.delete_topic(topic)
