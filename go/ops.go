@@ -41,7 +41,6 @@ const (
 	reqGetTopicStats        = 202
 	reqGetAllTopicList      = 206
 	reqGetConsumeStats      = 208
-	reqInvokeResetOffset    = 222
 
 	respTopicNotExist   = 17
 	respPullNotFound    = 19
@@ -49,7 +48,6 @@ const (
 	respPullOffsetMoved = 21
 	respQueryNotFound   = 22
 	respNoGroup         = 26 // SUBSCRIPTION_GROUP_NOT_EXIST
-	respConsumerOffline = 206
 
 	// readerGroup is the group named in the Reader's pull requests: the
 	// broker requires one (and creates its subscription config when
@@ -690,39 +688,48 @@ const (
 	resetTime  = C.RMQ_RESET_TIME
 )
 
-// groupOnline reports whether a consumer of the group is connected to the broker.
-func (st *adminState) groupOnline(addr, fullGroup string) (bool, error) {
+// groupOnline counts the consumers of the group connected to the broker.
+func (st *adminState) groupOnline(addr, fullGroup string) (int, error) {
 	r, err := st.exchange("broker", addr, reqGetConsumerList, map[string]string{"consumerGroup": fullGroup})
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	if r.code != 0 {
-		return false, nil // "no consumer for this group"
+		return 0, nil // "no consumer for this group"
 	}
 	var list struct {
 		ConsumerIDList []string `json:"consumerIdList"`
 	}
 	_ = json.Unmarshal(r.body, &list)
-	return len(list.ConsumerIDList) > 0, nil
+	return len(list.ConsumerIDList), nil
 }
 
-// resetOffset moves a group's offsets of a topic. Offline groups get the
-// new offsets committed on every broker; when consumers are online the
-// brokers are asked to reset them (RocketMQ pushes the offsets to the
-// consumers, which then continue from there).
+// resetOffset commits new offsets of a group's topic on every broker. It
+// refuses while consumers of the group are online: a running consumer keeps
+// its own position and commits it over the reset (and the SDK, v2.1.2,
+// does not apply the reset a broker pushes to it).
 func (st *adminState) resetOffset(group, topic string, mode int, timestampMs int64) ([]queueOffset, error) {
 	fullGroup, fullTopic := st.fullTopic(group), st.fullTopic(topic)
-	stats, err := st.topicStats(fullTopic)
-	if err != nil {
-		return nil, err
-	}
 	rt, err := st.route(fullTopic)
 	if err != nil {
 		return nil, err
 	}
+	for _, q := range rt.queues {
+		n, err := st.groupOnline(rt.addrs[q.BrokerName], fullGroup)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, errf(C.RMQ_ERR_STATE, "consumer group %q has %d consumer(s) online at broker %s: stop them before resetting its offsets (a running consumer would commit its own position over the reset)", group, n, q.BrokerName)
+		}
+	}
 	var targets []queueOffset
 	switch mode {
 	case resetFirst, resetLast:
+		stats, err := st.topicStats(fullTopic)
+		if err != nil {
+			return nil, err
+		}
 		for _, s := range stats {
 			off := s.MinOffset
 			if mode == resetLast {
@@ -737,14 +744,6 @@ func (st *adminState) resetOffset(group, topic string, mode int, timestampMs int
 	default:
 		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "reset target must be first (0), last (1) or a time (2), not %d", mode)
 	}
-	online := false
-	for _, q := range rt.queues {
-		on, err := st.groupOnline(rt.addrs[q.BrokerName], fullGroup)
-		if err != nil {
-			return nil, err
-		}
-		online = online || on
-	}
 	for _, t := range targets {
 		r, err := st.exchange("broker", rt.addrs[t.BrokerName], reqUpdateConsumerOffset, map[string]string{
 			"consumerGroup": fullGroup, "topic": fullTopic, "queueId": strconv.Itoa(t.QueueID),
@@ -758,26 +757,6 @@ func (st *adminState) resetOffset(group, topic string, mode int, timestampMs int
 		}
 		if r.code != 0 {
 			return nil, errf(brokerCode(r.code), "broker %s refused the offset of %s queue %d: CODE %d %s", t.BrokerName, topic, t.QueueID, r.code, r.remark)
-		}
-	}
-	if online {
-		ts := timestampMs
-		switch mode {
-		case resetFirst:
-			ts = 0
-		case resetLast:
-			ts = -1
-		}
-		for _, q := range rt.queues {
-			r, err := st.exchange("broker", rt.addrs[q.BrokerName], reqInvokeResetOffset, map[string]string{
-				"topic": fullTopic, "group": fullGroup, "timestamp": strconv.FormatInt(ts, 10), "isForce": "true",
-			})
-			if err != nil {
-				return nil, err
-			}
-			if r.code != 0 && r.code != respConsumerOffline {
-				return nil, errf(brokerCode(r.code), "broker %s refused to reset the online consumers of %q: CODE %d %s", q.BrokerName, group, r.code, r.remark)
-			}
 		}
 	}
 	return targets, nil

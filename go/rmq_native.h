@@ -352,10 +352,11 @@ int32_t rmq_admin_consumer_lag(uint64_t admin, char *group, int64_t group_len,
 /* Moves the group's offsets of topic on every broker to `to`
  * (RMQ_RESET_*; timestamp_ms is used by RMQ_RESET_TIME) and writes the new
  * offsets as JSON [{"broker_name", "queue_id", "offset"}, ...]. The offsets
- * are committed at the brokers, which is what consumers that are offline
- * start from. When consumers of the group are online, the brokers are also
- * asked to push the reset to them (otherwise their next offset commit
- * would overwrite it). */
+ * are committed at the brokers: the group's consumers start there next
+ * time. While a consumer of the group is online nothing is changed and
+ * RMQ_ERR_STATE is returned (a running consumer would commit its own
+ * position over the reset). A group unknown to a broker gives
+ * RMQ_ERR_INVALID_ARGUMENT. */
 int32_t rmq_admin_reset_offset(uint64_t admin, char *group, int64_t group_len,
                                char *topic, int64_t topic_len, int32_t to,
                                int64_t timestamp_ms, uint8_t **out,

@@ -120,8 +120,11 @@ def test_lag_goes_to_zero_as_a_consumer_catches_up(ns: str, ops: tuple[Admin, Pr
         deadline = time.monotonic() + 90
         while not set(second) <= got and time.monotonic() < deadline:
             got.update(m.text for m in c.messages(timeout=2))
-    assert set(second) <= got
-    assert poll(lambda: admin.total_lag(group, topic), 0) == 0
+        assert set(second) <= got
+        assert poll(lambda: admin.total_lag(group, topic), 0) == 0
+        with pytest.raises(rmq_native.ClientStateError, match="online"):
+            admin.reset_offset(group, topic, "first")  # refused while a consumer runs
+        assert admin.total_lag(group, topic) == 0
 
 
 def test_reset_offset_to_a_time_between_two_batches(ns: str, ops: tuple[Admin, Producer, Callable[[], str]]) -> None:

@@ -216,15 +216,15 @@ class Admin(NativeClient):
         (skip to the end: only new messages) or a ``datetime`` (the first
         message stored at or after it; naive = local time).
 
-        Meant for a group whose consumers are stopped: their next start
-        continues from the new offsets. When consumers of the group are
-        online, the brokers are also asked to push the reset to them
-        (RocketMQ's own reset; those consumers jump to the new offsets, and
-        messages they were processing may arrive again).
+        The group's consumers must be stopped: their next start continues
+        from the new offsets. While one is online nothing is changed and
+        :class:`ClientStateError` is raised (a running consumer keeps its own
+        position and would commit it over the reset).
 
         Raises:
             InvalidArgumentError: the group does not exist.
             NoRouteError: the topic does not exist.
+            ClientStateError: consumers of the group are online.
         """
         g = check_topic(group, "group").encode("utf-8")
         t = check_topic(topic).encode("utf-8")
