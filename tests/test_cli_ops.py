@@ -88,7 +88,12 @@ def test_group_lag_watch_and_reset(rocketmq_namesrv: str, topic: str, producer: 
     data = json.loads(cli("group", "lag", group, "--topic", topic, "--json", ns=ns).stdout)
     assert data["total_lag"] == 3 and sum(q["lag"] for q in data["queues"]) == 3
 
-    r = cli("group", "reset", group, topic, "--to", "first", "--json", ns=ns)
+    deadline = time.monotonic() + 30
+    while True:  # once the broker noticed that the consumer closed
+        r = cli("group", "reset", group, topic, "--to", "first", "--json", ns=ns)
+        if r.returncode == 0 or "online" not in r.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert r.returncode == 0, r.stderr
     assert {q["offset"] for q in json.loads(r.stdout)} == {0}
     assert json.loads(cli("group", "lag", group, "--json", ns=ns).stdout)["total_lag"] == 8
