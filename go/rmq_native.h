@@ -307,6 +307,92 @@ int32_t rmq_admin_delete_topic(uint64_t admin, char *topic, int64_t topic_len);
 /* Releases the admin client. Idempotent. */
 int32_t rmq_admin_close(uint64_t admin);
 
+/* ---- operations: inspection, lag, offsets, lookup, replay (admin) ------ */
+/* All of these speak to the name servers and the master brokers through an
+ * admin client (rmq_admin_new); names are given without the namespace (the
+ * admin's namespace is added and removed). JSON results are UTF-8 and
+ * released with rmq_free. A topic that does not exist gives
+ * RMQ_ERR_NO_ROUTE; a group without offsets RMQ_ERR_INVALID_ARGUMENT. */
+
+/* Writes a JSON array of topic names (sorted) to *out. include_system != 0
+ * also lists the broker's own topics (TBW102, rmq_sys_*, %RETRY%*, %DLQ%*,
+ * cluster and broker names, ...). */
+int32_t rmq_admin_list_topics(uint64_t admin, int32_t include_system,
+                              uint8_t **out, int64_t *out_len);
+
+/* Writes a JSON array with one object per queue of the topic on every
+ * broker: {"broker_name", "queue_id", "min_offset", "max_offset",
+ * "last_update_ms"} (the store time of the queue's last message, 0 when
+ * none). */
+int32_t rmq_admin_topic_stats(uint64_t admin, char *topic, int64_t topic_len,
+                              uint8_t **out, int64_t *out_len);
+
+/* Writes a JSON array with, for every queue, {"broker_name", "queue_id",
+ * "offset"}: the offset of the first message stored at or after
+ * timestamp_ms (ms since the epoch) as the broker's time index finds it. */
+int32_t rmq_admin_offsets_at(uint64_t admin, char *topic, int64_t topic_len,
+                             int64_t timestamp_ms, uint8_t **out,
+                             int64_t *out_len);
+
+/* Writes a JSON array with, for every queue the group has offsets on (of
+ * topic; topic_len 0 = every topic of the group except its retry topic),
+ * {"topic", "broker_name", "queue_id", "broker_offset" (the queue's end),
+ * "consumer_offset" (the group's committed offset), "last_timestamp_ms"}.
+ * A group with no offsets (unknown, or never consumed the topic) gives
+ * RMQ_ERR_INVALID_ARGUMENT. */
+int32_t rmq_admin_consumer_lag(uint64_t admin, char *group, int64_t group_len,
+                               char *topic, int64_t topic_len, uint8_t **out,
+                               int64_t *out_len);
+
+/* Reset targets of rmq_admin_reset_offset. */
+#define RMQ_RESET_FIRST 0 /* each queue's first stored message */
+#define RMQ_RESET_LAST 1  /* each queue's end: only new messages */
+#define RMQ_RESET_TIME 2  /* first message stored at or after timestamp_ms */
+
+/* Moves the group's offsets of topic on every broker to `to`
+ * (RMQ_RESET_*; timestamp_ms is used by RMQ_RESET_TIME) and writes the new
+ * offsets as JSON [{"broker_name", "queue_id", "offset"}, ...]. The offsets
+ * are committed at the brokers: the group's consumers start there next
+ * time. While a consumer of the group is online nothing is changed and
+ * RMQ_ERR_STATE is returned (a running consumer would commit its own
+ * position over the reset). A group unknown to a broker gives
+ * RMQ_ERR_INVALID_ARGUMENT. */
+int32_t rmq_admin_reset_offset(uint64_t admin, char *group, int64_t group_len,
+                               char *topic, int64_t topic_len, int32_t to,
+                               int64_t timestamp_ms, uint8_t **out,
+                               int64_t *out_len);
+
+/* Looks messages of topic up: by key (key_len > 0; through the brokers'
+ * index) or by message id (id_len > 0; the client-side id of a send
+ * result, or the broker-side offset id), exactly one of them. Only
+ * messages stored between begin_ms and end_ms (ms since the epoch; end_ms
+ * <= 0 = now) are searched, at most limit (1..65536) returned, oldest
+ * first. *out holds *out_count records in the layout of rmq_consumer_poll
+ * (delivery id 0; nothing to acknowledge). None found: RMQ_OK, count 0. */
+int32_t rmq_admin_find_messages(uint64_t admin, char *topic, int64_t topic_len,
+                                char *key, int64_t key_len, char *msg_id,
+                                int64_t msg_id_len, int64_t begin_ms,
+                                int64_t end_ms, int32_t limit, uint8_t **out,
+                                int64_t *out_len, int32_t *out_count);
+
+/* Reads up to max_messages (1..1024) messages of one queue (broker_name,
+ * queue_id) of topic, from offset on, without committing anything (the
+ * request names the group "rmq_native_reader", which the broker may create;
+ * with ACL the account needs SUB permission on it). selector "tag" (or
+ * empty) or "sql92" with its expression (empty = "*"); messages whose tags
+ * do not match are left out. *out holds *out_count records in the layout
+ * of rmq_consumer_poll (delivery id 0); *out_next is the offset to read
+ * next (past filtered messages; the queue's first offset when `offset` was
+ * already deleted). *out_count 0 with *out_next == offset: nothing new. */
+int32_t rmq_admin_pull(uint64_t admin, char *topic, int64_t topic_len,
+                       char *broker_name, int64_t broker_name_len,
+                       int32_t queue_id, int64_t offset, int32_t max_messages,
+                       char *selector, int64_t selector_len, char *expression,
+                       int64_t expression_len, uint8_t **out, int64_t *out_len,
+                       int32_t *out_count, int64_t *out_next);
+
+/* ---- end of operations -------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

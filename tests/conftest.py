@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 import uuid
 from typing import Callable, Iterator
 
@@ -61,3 +62,22 @@ def group() -> str:
 def producer(rocketmq_namesrv: str) -> Iterator[Producer]:
     with Producer(rocketmq_namesrv, unique("P")) as p:
         yield p
+
+
+# A private two-broker cluster (broker-a, broker-b) for the operations tests
+# (tests/test_admin_ops.py, tests/test_reader.py, tests/test_cli_ops.py); it
+# never touches the shared dev broker. Reused when already running.
+CLUSTER2_HOME = os.path.join(tempfile.gettempdir(), "rmq_native_ops_cluster2")
+CLUSTER2_PORTS = (37876, 38911)  # name server; brokers 38911 and 38921
+
+
+@pytest.fixture(scope="session")
+def cluster2_namesrv() -> Iterator[str]:
+    from rmq_native import devbroker
+
+    running = devbroker.status(CLUSTER2_HOME) is not None
+    addr = devbroker.start(brokers=2, home=CLUSTER2_HOME, namesrv_port=CLUSTER2_PORTS[0],
+                           broker_port=CLUSTER2_PORTS[1], quiet=True)
+    yield addr
+    if not running:
+        devbroker.stop(home=CLUSTER2_HOME, quiet=True)

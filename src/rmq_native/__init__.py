@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from ._version import __version__
-from .admin import Admin
+from .admin import Admin, QueueLag, QueueStats
 from .consumer import Consumer
 from .errors import (
     AuthenticationError,
@@ -35,6 +35,7 @@ from .errors import (
 )
 from .message import Message, OutgoingMessage, SendResult, SendStatus, TransactionState
 from .producer import Producer, TransactionProducer
+from .reader import Reader
 
 logging.getLogger("rmq_native").addHandler(logging.NullHandler())
 
@@ -53,6 +54,9 @@ __all__ = [
     "NoRouteError",
     "OutgoingMessage",
     "Producer",
+    "QueueLag",
+    "QueueStats",
+    "Reader",
     "RocketMQError",
     "SendResult",
     "SendStatus",

@@ -23,10 +23,11 @@ from typing import Any, AsyncIterator, Iterable
 
 from . import consumer as _consumer
 from . import producer as _producer
+from . import reader as _reader
 from ._client import check_timeout
 from .message import Message, SendResult
 
-__all__ = ["Producer", "Consumer"]
+__all__ = ["Producer", "Consumer", "Reader"]
 
 
 class Producer:
@@ -116,3 +117,65 @@ class Consumer:
     async def close(self) -> None:
         """Stop consuming (see :meth:`rmq_native.Consumer.close`). Idempotent."""
         await self._close(False)
+
+
+class Reader:
+    """Asynchronous facade of :class:`rmq_native.Reader` (same arguments).
+
+    Broker requests run on a thread of the reader's own; the event loop is
+    never blocked.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._sync = _reader.Reader(*args, **kwargs)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rmq_native-aio-reader")
+
+    @property
+    def sync(self) -> _reader.Reader:
+        """The underlying synchronous reader."""
+        return self._sync
+
+    async def __aenter__(self) -> Reader:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def messages(self, timeout: float | None = None) -> AsyncIterator[Message]:
+        """Iterate over the messages from the current positions; ends at
+        ``end`` or after ``timeout`` seconds without a message."""
+        timeout = check_timeout("timeout", timeout, allow_none=True)
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            msg = self._sync._pop()
+            if msg is None:
+                if self._sync.finished:
+                    return
+                if await self._run(self._sync._fill):
+                    continue
+                if self._sync.finished:
+                    return
+                idle = loop.time() - last
+                if timeout is not None and idle >= timeout:
+                    return
+                await asyncio.sleep(0.1 if timeout is None else max(0.0, min(0.1, timeout - idle)))
+                continue
+            yield msg
+            last = loop.time()
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """See :meth:`rmq_native.Reader.positions`."""
+        return self._sync.positions()
+
+    async def seek(self, start: Any) -> None:
+        """See :meth:`rmq_native.Reader.seek`."""
+        await self._run(self._sync.seek, start)
+
+    async def close(self) -> None:
+        """Release the reader. Idempotent."""
+        await self._run(self._sync.close)
+        self._pool.shutdown(wait=False)
