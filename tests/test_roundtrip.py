@@ -18,6 +18,7 @@ def drain(consumer: Consumer, want: int, timeout: float = 60) -> list[rmq_native
     for msg in consumer.messages(timeout=timeout):
         got.append(msg)
         if len(got) >= want or time.monotonic() > deadline:
+            msg.ack()  # handled: leaving the loop would give it back
             break
     return got
 
