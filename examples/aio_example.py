@@ -16,9 +16,10 @@ async def main() -> None:
         print(f"sent {len(results)} messages")
     async with aio.Consumer(name_server, "example-asyncio-group", topic, from_where="first") as consumer:
         count = 0
-        async for _msg in consumer.messages(timeout=10):
+        async for msg in consumer.messages(timeout=10):
             count += 1
             if count == 10:
+                msg.ack()  # handled: break alone would have it redelivered
                 break
         print(f"received {count} messages")
 

@@ -21,4 +21,5 @@ with Consumer(name_server, "example-delay-group", topic, from_where="first") as 
     for i, msg in enumerate(consumer.messages(timeout=15)):
         print(f"{time.time() - start:4.1f} s: {msg.text}")
         if i == 2:
+            msg.ack()  # handled: break alone would have it redelivered
             break

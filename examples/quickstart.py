@@ -35,6 +35,7 @@ def main() -> None:
             print(f"received {msg.body.decode()!r} tags={msg.tags} keys={msg.keys} properties={dict(msg.properties)}")
             received += 1
             if received == 10:
+                msg.ack()  # handled: break alone would have it redelivered
                 break
     print(f"{received} of 10 messages received")
     if received != 10:

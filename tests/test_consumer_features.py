@@ -247,8 +247,14 @@ def test_slow_consumer_memory_is_bounded(rocketmq_namesrv: str, producer: Produc
     assert peak - base < 64, f"RSS grew by {peak - base:.1f} MiB while consuming slowly"
 
 
+# A process started with SIGINT ignored (a suite run in the background by a
+# shell without job control, or under nohup) passes that on to its children,
+# and Python then leaves SIGINT ignored: the child would wait for ever (the
+# hang seen once in a full run). Ask for Python's handler explicitly.
 SIGINT_SCRIPT = """
-import sys, time, rmq_native
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import rmq_native
 ns, group, topic = sys.argv[1:4]
 c = rmq_native.Consumer(ns, group, topic)
 print("waiting", flush=True)

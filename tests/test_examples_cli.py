@@ -24,6 +24,7 @@ EXPECTED = {
     "broadcasting.py": "cache b got",
     "sql92.py": "big payment: payment of 500",
     "aio_example.py": "received 10 messages",
+    "worker_pool.py": "20 jobs acknowledged by worker threads",
 }
 
 

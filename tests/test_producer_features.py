@@ -30,6 +30,7 @@ def collect(c: Consumer, want: int, timeout: float = 60) -> list[rmq_native.Mess
     for m in c.messages(timeout=timeout):
         got.append(m)
         if len(got) >= want or time.monotonic() > deadline:
+            m.ack()  # handled: leaving the loop would give it back
             break
     return got
 

@@ -11,8 +11,16 @@ Sends use the library's asynchronous path (no thread per send). Waiting
 for messages runs in short slices on a thread of the consumer's own, so
 the event loop keeps running. The delivery contract is the synchronous
 consumer's: a message is acknowledged when the loop asks for the next
-one or on ``msg.ack()``; a message whose ``async with`` block raised is
-redelivered.
+one or on ``msg.ack()``; the message held when a loop is left (``break``,
+an exception) is redelivered unless it was acknowledged. A cancelled
+``receive()`` (``asyncio.wait_for``, task cancellation) never strands a
+message: one the thread took after the cancellation goes back to the front
+of the local buffer for the next receive.
+
+``msg.ack()`` and ``msg.nack()`` are plain calls, safe on the event loop:
+they never wait for a receive in progress (the consumer's lock is never
+held while waiting) and the library only hands the verdict to a buffered
+channel, so they return in microseconds.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from . import consumer as _consumer
 from . import producer as _producer
 from . import reader as _reader
 from ._client import check_timeout
+from .errors import ClosedError
 from .message import Message, SendResult
 
 __all__ = ["Producer", "Consumer", "Reader"]
@@ -79,44 +88,82 @@ class Consumer:
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        await self._close(exc_type is not None)
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        await self._close()
 
     async def _wait(self, timeout: float | None) -> Message | None:
-        # slices of 0.2 s: a cancelled task stops waiting promptly
+        # slices of at most 0.2 s on the consumer's thread: a cancelled task
+        # leaves that thread busy for one slice at most
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             left = 0.2 if deadline is None else max(0.0, min(0.2, deadline - loop.time()))
-            msg: Message | None = await self._run(self._sync._next, left)
+            try:
+                job = self._pool.submit(self._sync._take, left)
+            except RuntimeError:  # the pool is shut down: closed
+                raise ClosedError("rmq_native: consumer is closed") from None
+            try:
+                msg: Message | None = await asyncio.wrap_future(job)
+            except asyncio.CancelledError:
+                # the job may already run (it cannot be cancelled then): the
+                # message it takes goes back for the next receive
+                job.add_done_callback(self._give_back)
+                raise
             if msg is not None or (deadline is not None and loop.time() >= deadline):
                 return msg
 
+    def _give_back(self, job: concurrent.futures.Future[Message | None]) -> None:
+        if not job.cancelled() and job.exception() is None:
+            msg = job.result()
+            if msg is not None:
+                self._sync._give_back(msg)
+
     async def receive(self, timeout: float | None = None) -> Message | None:
         """Wait for one message (None after ``timeout`` seconds); settle it
-        with ``ack()`` or ``nack()``."""
+        with ``ack()`` or ``nack()``. Cancelling the wait loses nothing.
+
+        Raises:
+            ClosedError: the consumer is (or gets) closed.
+        """
         return await self._wait(check_timeout("timeout", timeout, allow_none=True))
 
-    async def messages(self, timeout: float | None = None) -> AsyncIterator[Message]:
-        """Iterate over messages; ends after ``timeout`` seconds without one."""
+    def messages(self, timeout: float | None = None) -> AsyncIterator[Message]:
+        """Iterate over messages; ends after ``timeout`` seconds without one,
+        or when the consumer is closed meanwhile. Each message is
+        acknowledged when the loop asks for the next one; the one held when
+        the loop is left is redelivered unless acknowledged.
+
+        Raises:
+            ClosedError: the consumer was closed before.
+        """
         timeout = check_timeout("timeout", timeout, allow_none=True)
+        if self._sync.closed:
+            raise ClosedError("rmq_native: consumer is closed")
+        return self._loop(timeout)
+
+    async def _loop(self, timeout: float | None) -> AsyncIterator[Message]:
         while True:
-            msg = await self._wait(timeout)
+            try:
+                msg = await self._wait(timeout)
+            except ClosedError:
+                return
             if msg is None:
                 return
-            self._sync._held = msg
-            yield msg
+            try:
+                yield msg
+            except BaseException:  # GeneratorExit (break, exception, aclose) or athrow()
+                self._sync._give_back(msg)
+                raise
             self._sync._advance(msg)
 
-    async def _close(self, failed: bool) -> None:
-        await self._run(self._sync._close, failed)
+    async def _close(self) -> None:
+        # not on the consumer's thread, which may be inside a wait: close()
+        # wakes that wait
+        await asyncio.get_running_loop().run_in_executor(None, self._sync.close)
         self._pool.shutdown(wait=False)
 
     async def close(self) -> None:
         """Stop consuming (see :meth:`rmq_native.Consumer.close`). Idempotent."""
-        await self._close(False)
+        await self._close()
 
 
 class Reader:

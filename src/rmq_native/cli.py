@@ -111,6 +111,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
             _print_message(msg, args.json)
             got += 1
             if args.count and got >= args.count:
+                msg.ack()  # printed: leaving the loop would give it back
                 break
     if args.count and got < args.count:
         print(f"rmq-native: only {got} of {args.count} messages arrived within {args.timeout} s", file=sys.stderr)

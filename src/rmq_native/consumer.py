@@ -5,14 +5,13 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import struct
-import sys
 import threading
+import time
 from typing import Any, Iterator, Mapping
 
 from . import _ffi
 from ._client import (
     NativeClient,
-    call_in_slices,
     check_name_server,
     check_text,
     check_timeout,
@@ -28,6 +27,7 @@ __all__ = ["Consumer"]
 # delivery id, queue, reconsume times, offset, born, store, then the lengths of
 # topic, tags, keys, msg id, offset msg id, broker, properties, body
 _HEAD = struct.Struct("<Qiiqqq8I")
+_SLICE_MS = 200  # longest wait inside the library: Ctrl+C and close() act between slices
 _TEXT_CACHE: dict[bytes, str] = {}  # topics, tags, brokers repeat: decode each once
 
 
@@ -105,13 +105,24 @@ class Consumer(NativeClient):
         batch_size: messages fetched from the library per call.
         orderly: deliver each queue's messages strictly in order.
 
-    Delivery contract: a message is acknowledged when the ``messages()``
-    loop asks for the next one, or by ``msg.ack()``; ``msg.nack()`` asks for
-    redelivery. When a loop is left with ``break``, the current message is
-    settled when the consumer's ``with`` block exits: acknowledged on a normal
-    exit, redelivered when the block raised. A message still unsettled at
-    :meth:`close` (or at the next ``messages()``/``receive()`` call) is
-    redelivered. Nothing is acknowledged before the application had it.
+    Delivery contract (at least once): a message is acknowledged only when
+    the intent is certain — the ``messages()`` loop asks for the next one,
+    or the application calls ``msg.ack()``. ``msg.nack()`` asks for
+    redelivery. The message a loop holds when it is left — by ``break`` or
+    by an exception, wherever that exception is caught — is *not*
+    acknowledged: it goes back to the front of the local buffer, so the
+    next ``receive()``/``messages()`` returns it again, and :meth:`close`
+    releases it for redelivery by the broker. Call ``msg.ack()`` before
+    ``break`` when the message was handled. Every message not settled at
+    :meth:`close` is redelivered.
+
+    Threads: ``ack()``/``nack()`` work from any thread and never wait for
+    a ``receive()`` in progress (the consumer's lock is never held while
+    waiting), so a receiving thread may hand messages to worker threads
+    that settle them (use ``receive()`` there, not ``messages()``, whose
+    loop acknowledges when it moves on). :meth:`close` from any thread
+    wakes a waiting ``receive()`` within about 0.2 s: it raises
+    :class:`~rmq_native.ClosedError`, and a ``messages()`` loop ends.
     """
 
     _kind = "consumer"
@@ -180,7 +191,12 @@ class Consumer(NativeClient):
         self._batch = batch_size
         self._buffer: collections.deque[Message] = collections.deque()
         self._acks: list[int] = []  # auto-acknowledgements not yet sent
-        self._held: Message | None = None  # yielded by messages(), not yet settled
+        self._closing = False
+        # Guards the buffer, the acks and the settled flags. Held only for
+        # short steps (the library's ack never blocks), never while waiting
+        # for messages: settling and close() never wait for a receive.
+        # Re-entrant: a generator finalized by the garbage collector gives
+        # its message back from whatever code the thread was running.
         self._lock = threading.RLock()
         super().__init__(
             "rmq_consumer_new",
@@ -210,7 +226,7 @@ class Consumer(NativeClient):
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._close(failed=exc_type is not None)
+        self.close()
 
     # -- settling -----------------------------------------------------------
 
@@ -221,6 +237,7 @@ class Consumer(NativeClient):
         _ffi.check(_ffi.lib().rmq_consumer_ack(self._h(), arr, len(ids), int(nack), delay_level, out))
 
     def _flush_acks(self) -> None:
+        # caller holds self._lock
         if self._acks and self._handle:
             ids, self._acks = self._acks, []
             self._send_settle(ids, False, 0)
@@ -232,101 +249,135 @@ class Consumer(NativeClient):
         with self._lock:
             if msg._settled:
                 return
-            if not self._handle:
+            if self._closing or not self._handle:
                 raise ClosedError("rmq_native: consumer is closed; the message will be redelivered")
-            msg._settled = True
-            if self._held is msg:
-                self._held = None
             self._send_settle([msg._delivery_id], nack, delay_level)
-
-    def _auto_ack(self, msg: Message) -> None:
-        if not msg._settled:
             msg._settled = True
-            self._acks.append(msg._delivery_id)
 
-    def _resolve_held(self, ack: bool) -> None:
-        held, self._held = self._held, None
-        if held is not None and not held._settled:
-            if ack:
-                self._auto_ack(held)
+    # -- the seam of the asyncio layer ----------------------------------------
+
+    def _take(self, timeout: float | None) -> Message | None:
+        """The next message: the local buffer first, else the library's,
+        waiting at most ``timeout`` seconds (None: for ever) in slices of
+        200 ms without holding the lock. None when none came in time;
+        ClosedError when the consumer is (or gets) closed. The caller owns
+        the message: it settles it, or gives it back with :meth:`_give_back`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        polled = False
+        while True:
+            with self._lock:
+                if self._closing:
+                    raise ClosedError("rmq_native: consumer is closed")
+                while self._buffer:
+                    msg = self._buffer.popleft()
+                    if not msg._settled:  # given back, then settled
+                        return msg
+                self._flush_acks()
+            if deadline is None:
+                ms = _SLICE_MS
             else:
-                self._settle(held, nack=True, delay_level=0)
+                left = deadline - time.monotonic()
+                if polled and left <= 0:
+                    return None
+                ms = min(_SLICE_MS, max(0, int(left * 1000)))
+            batch = self._poll(ms)
+            polled = True
+            if batch:
+                with self._lock:
+                    if self._closing:  # never settled: the broker redelivers them
+                        raise ClosedError("rmq_native: consumer is closed")
+                    self._buffer.extend(batch)
 
-    # -- receiving ----------------------------------------------------------
-
-    def _fetch(self, timeout: float | None) -> bool:
-        """Fill the local buffer; False when nothing came within timeout."""
-        self._flush_acks()
+    def _poll(self, ms: int) -> list[Message]:
         ffi = _ffi.ffi
-        lib = _ffi.lib()
         out = ffi.new("uint8_t **")
         out_len = ffi.new("int64_t *")
         count = ffi.new("int32_t *")
+        _ffi.check(_ffi.lib().rmq_consumer_poll(self._h(), self._batch, ms, out, out_len, count))
+        if count[0] == 0:
+            return []
+        return _decode(_ffi.take_buffer(out[0], out_len[0]), count[0], self)
 
-        def attempt(ms: int) -> bool:
-            _ffi.check(lib.rmq_consumer_poll(self._h(), self._batch, ms, out, out_len, count))
-            if count[0] == 0:
-                return False
-            self._buffer.extend(_decode(_ffi.take_buffer(out[0], out_len[0]), count[0], self))
-            return True
-
-        return call_in_slices(attempt, timeout)
-
-    def _next(self, timeout: float | None) -> Message | None:
+    def _give_back(self, msg: Message) -> None:
+        """An unsettled message taken by :meth:`_take` goes back to the front
+        of the local buffer: the next receive returns it again (after
+        close(), the broker redelivers it)."""
         with self._lock:
-            self._resolve_held(ack=False)
-            if not self._buffer and not self._fetch(timeout):
-                self._flush_acks()
-                return None
-            return self._buffer.popleft()
+            if not msg._settled and not self._closing and msg not in self._buffer:
+                self._buffer.appendleft(msg)
+
+    def _advance(self, msg: Message) -> None:
+        """A ``messages()`` loop asked for the message after ``msg``: the
+        application is done with it, acknowledge it (sent with the next poll)."""
+        with self._lock:
+            if not msg._settled and not self._closing:
+                msg._settled = True
+                self._acks.append(msg._delivery_id)
+
+    # -- receiving ----------------------------------------------------------
 
     def receive(self, timeout: float | None = None) -> Message | None:
         """Wait for one message; None when none came within ``timeout``
-        seconds (None: wait for ever). Settle it with ``ack()`` or ``nack()``."""
+        seconds (None: wait for ever). Settle it with ``ack()`` or ``nack()``
+        (from any thread).
+
+        Raises:
+            ClosedError: the consumer is closed, also when :meth:`close` is
+                called from another thread during the wait.
+        """
         timeout = check_timeout("timeout", timeout, allow_none=True)
-        return self._next(timeout)
+        return self._take(timeout)
 
     def messages(self, timeout: float | None = None) -> Iterator[Message]:
         """Iterate over messages; the iteration ends after ``timeout``
-        seconds without a message (None: never).
+        seconds without a message (None: never), or when :meth:`close` is
+        called from another thread.
 
         Each message is acknowledged when the loop asks for the next one.
-        See the class docstring for ``break`` and exceptions.
+        The message held when the loop is left (``break``, an exception) is
+        not acknowledged unless you called ``msg.ack()``: it is redelivered.
+
+            for msg in consumer.messages():
+                handle(msg)          # raises: msg comes back
+                if msg.text == "stop":
+                    msg.ack()        # handled: do not redeliver
+                    break
+
+        Raises:
+            ClosedError: the consumer was closed before.
         """
         timeout = check_timeout("timeout", timeout, allow_none=True)
+        self._h()
+        return self._loop(timeout)
+
+    def _loop(self, timeout: float | None) -> Iterator[Message]:
         while True:
-            msg = self._next(timeout)
+            try:
+                msg = self._take(timeout)
+            except ClosedError:
+                return  # close() from another thread ends the loop
             if msg is None:
                 return
-            # until the loop comes back for the next one, this message is
-            # "held": break or an exception leave it to __exit__/close()
-            self._held = msg
-            yield msg
+            try:
+                yield msg
+            except BaseException:  # GeneratorExit (break, exception, garbage collection) or throw()
+                self._give_back(msg)
+                raise
             self._advance(msg)
-
-    def _advance(self, msg: Message) -> None:
-        """The loop asked for the next message: acknowledge this one."""
-        with self._lock:
-            if self._held is msg:
-                self._held = None
-            self._auto_ack(msg)
 
     # -- closing ------------------------------------------------------------
 
-    def _close(self, failed: bool) -> None:
+    def close(self) -> None:
+        """Stop consuming. Acknowledged messages are committed; every
+        unsettled one (handed out and not settled, left by a loop, or
+        prefetched) is redelivered later to a consumer of the group. Wakes
+        a ``receive()``/``messages()`` waiting in another thread. Idempotent."""
         with self._lock:
-            if self._handle:
+            if self._handle and not self._closing:
                 try:
-                    self._resolve_held(ack=not failed)
                     self._flush_acks()
                 except ClosedError:
                     pass
-                self._buffer.clear()  # never handed out: redelivered
-            self._release_handle()
-
-    def close(self) -> None:
-        """Stop consuming. Acknowledged messages are committed; unsettled
-        ones are redelivered later to a consumer of the group. A message
-        whose loop was left by an exception being handled now is redelivered.
-        Idempotent."""
-        self._close(failed=sys.exc_info()[0] is not None)
+                self._closing = True
+                self._buffer.clear()  # never settled: redelivered
+        self._release_handle()

@@ -62,7 +62,9 @@ class Message:
     ``born_timestamp`` and ``store_timestamp`` are milliseconds since the
     epoch. Acknowledge with :meth:`ack` (done for you when a
     ``consumer.messages()`` loop asks for the next message) or ask for
-    redelivery with :meth:`nack`.
+    redelivery with :meth:`nack`. Both may be called from any thread (a
+    worker that processed the message) and never wait for a receive in
+    progress; a message never settled is redelivered.
     """
 
     topic: str
@@ -96,6 +98,9 @@ class Message:
         """Acknowledge: the message was processed and is not delivered again.
 
         Idempotent; a no-op on an already settled message.
+
+        Raises:
+            ClosedError: the consumer is closed (the message will be redelivered).
         """
         if not self._settled and self._consumer is not None:
             self._consumer._settle(self, nack=False, delay_level=0)
