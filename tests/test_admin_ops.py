@@ -61,6 +61,7 @@ def consume_all(ns: str, group: str, topic: str, expected: set[str], timeout: fl
             for msg in c.messages(timeout=2):
                 got.add(msg.text)
                 if expected <= got:
+                    msg.ack()  # leaving the loop gives an unacknowledged message back
                     break
     assert expected <= got, f"missing {sorted(expected - got)[:5]}"
     return got
