@@ -1,6 +1,11 @@
 """The Windows DLL, cross-built with mingw-w64, driven through its C ABI by a
 small Windows program (tests/wine/harness.c) under Wine, against the real
-broker.
+broker: the paths a Python user takes (send sync and async, batch, ack,
+nack and redelivery, orderly, broadcasting offsets reloaded after a restart,
+transactions with a check, admin, an unreachable name server, close under
+traffic, Ctrl+C), each calling the DLL as _ffi.py and the client modules do.
+The DLL is loaded from a copy under a non-ASCII directory and keeps its state
+under another one (Windows paths, as %LOCALAPPDATA% may be).
 
 Needs (Debian): gcc-mingw-w64-x86-64 and wine64 -- CI installs them, so a
 missing tool is a failure, not a skip. Builds are reused while up to date
@@ -94,7 +99,7 @@ def wine(windows_dll: Path) -> Iterator[WineSetup]:
     header = ROOT / "go" / "rmq_native.h"
     harness = mingw(
         WINE_BUILD / "harness.exe",
-        "-O2", "-Wall", "-std=gnu11", f"-I{header.parent}", str(WINE_SRC / "harness.c"),
+        "-O2", "-Wall", "-std=gnu11", f"-I{header.parent}", str(WINE_SRC / "harness.c"), "-lshell32",
         sources=(WINE_SRC / "harness.c", header),
     )  # fmt: skip
     shim = mingw(
@@ -126,27 +131,113 @@ def wine(windows_dll: Path) -> Iterator[WineSetup]:
         shutil.rmtree(prefix, ignore_errors=True)
 
 
-def test_windows_dll_round_trip_under_wine(wine: WineSetup, rocketmq_namesrv: str, tmp_path: Path) -> None:
-    tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    topic, group = f"WineT_{tag}", f"WineG_{tag}"
-    cwd, state = tmp_path / "cwd", tmp_path / "state"
-    cwd.mkdir()
+NON_ASCII = "wïne ✓ 数据"
+
+
+def run_harness(wine: WineSetup, namesrv: str, scenario: str, topic: str, group: str, dll: Path, state: Path,
+                cwd: Path) -> str:
     started = time.monotonic()
-    # an empty working directory: the library must not need (or litter) it;
-    # HOME is not set in Wine's Windows environment, as on Windows
     proc = subprocess.run(
-        [wine.loader, str(wine.harness), windows_path(wine.dll), rocketmq_namesrv, topic, group, "50",
-         windows_path(state)],
-        env=wine.env, cwd=cwd, capture_output=True, text=True, errors="replace", timeout=300,
+        [wine.loader, str(wine.harness), windows_path(dll), namesrv, scenario, topic, group, windows_path(state)],
+        env=wine.env, cwd=cwd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300,
     )  # fmt: skip
-    took = time.monotonic() - started
     out = proc.stdout + ("\n--- stderr ---\n" + proc.stderr[-5000:] if proc.stderr.strip() else "")
     print(out)
-    print(f"harness under Wine took {took:.1f}s")
-    assert proc.returncode == 0, f"harness exited {proc.returncode}:\n{out}"
-    assert "OK: 50 messages sent and received intact" in proc.stdout, out
-    assert "FAIL" not in proc.stdout, out
+    print(f"harness {scenario} under Wine took {time.monotonic() - started:.1f}s")
+    assert proc.returncode == 0, f"harness {scenario} exited {proc.returncode}:\n{out}"
+    assert f"OK: {scenario}" in proc.stdout and "FAIL" not in proc.stdout, out
+    return proc.stdout
+
+
+@pytest.fixture
+def place(wine: WineSetup, tmp_path: Path) -> tuple:
+    """(dll copy under a non-ASCII directory, state dir under another, an
+    empty working directory)."""
+    lib_dir = tmp_path / NON_ASCII / "site-packages" / "rmq_native"
+    lib_dir.mkdir(parents=True)
+    dll = lib_dir / wine.dll.name
+    shutil.copyfile(wine.dll, dll)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    return dll, tmp_path / "AppData" / "Local" / NON_ASCII / "rmq_native", cwd
+
+
+def names() -> tuple:
+    tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    return f"WineT_{tag}", f"WineG_{tag}"
+
+
+@pytest.mark.parametrize("scenario", ["roundtrip", "async", "batch", "nack", "orderly", "tx", "unreachable", "close"])
+def test_windows_dll_under_wine(wine: WineSetup, rocketmq_namesrv: str, place: tuple, scenario: str) -> None:
+    dll, state, cwd = place
+    topic, group = names()
+    run_harness(wine, rocketmq_namesrv, scenario, topic, group, dll, state, cwd)
+    # an empty working directory: the library must not need (or litter) it;
+    # HOME is not set in Wine's Windows environment, as on Windows
     assert list(cwd.iterdir()) == [], "the library wrote into the working directory"
-    # the broadcasting consumer's offsets went to the state dir
-    offsets = list((state / "offsets" / f"{group}_B").glob("*/offset.json"))
-    assert len(offsets) == 1 and offsets[0].stat().st_size > 0, sorted(state.rglob("*"))
+    if scenario == "roundtrip":  # the broadcasting consumer's offsets went to the state dir
+        offsets = list((state / "offsets" / f"{group}_B").glob("*/offset.json"))
+        assert len(offsets) == 1 and offsets[0].stat().st_size > 0, sorted(state.rglob("*"))
+
+
+def test_broadcasting_offsets_persist_under_a_windows_path_across_restarts(
+    wine: WineSetup, rocketmq_namesrv: str, place: tuple
+) -> None:
+    dll, state, cwd = place
+    topic, group = names()
+    run_harness(wine, rocketmq_namesrv, "broadcast1", topic, group, dll, state, cwd)
+    (offsets,) = list((state / "offsets" / group).glob("*/offset.json"))
+    saved = offsets.read_bytes()
+    assert topic.encode() in saved, saved
+    # a new process, same group and instance name: only the new messages come
+    out = run_harness(wine, rocketmq_namesrv, "broadcast2", topic, group, dll, state, cwd)
+    assert "received exactly the 5 new messages" in out
+    assert offsets.read_bytes() != saved, "the second run did not advance the stored offsets"
+
+
+def test_ctrl_c_reaches_the_application_with_the_dll_loaded(wine: WineSetup, rocketmq_namesrv: str,
+                                                            place: tuple) -> None:
+    """A console handler registered before the DLL loads (as Python's is)
+    gets CTRL_C_EVENT while the Go runtime runs: Go's own handler passes it
+    on. Console events need a console: Wine gives the program one on a
+    terminal, so the harness runs on a pseudo-terminal here."""
+    import pty
+    import re
+    import select
+
+    dll, state, cwd = place
+    topic, group = names()
+    master, slave = pty.openpty()
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [wine.loader, str(wine.harness), windows_path(dll), rocketmq_namesrv, "ctrlc", topic, group,
+         windows_path(state)],
+        env=wine.env, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    raw = b""
+    try:
+        while time.monotonic() - started < 120:
+            if not select.select([master], [], [], 5)[0]:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal closed: the program ended
+                break
+            if not chunk:
+                break
+            raw += chunk
+        rc = proc.wait(timeout=60)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    # Wine's terminal output: drop the cursor control sequences
+    out = re.sub(r"\x1b\[1C", " ", raw.decode("utf-8", "replace"))
+    out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    print(out)
+    print(f"harness ctrlc under Wine took {time.monotonic() - started:.1f}s")
+    assert rc == 0, f"harness ctrlc exited {rc}:\n{out}"
+    assert "Ctrl+C reached the application's handler: yes" in out and "OK: ctrlc" in out, out
