@@ -88,10 +88,10 @@ def library_of(artefacts, build_dll_module, target: str, tmp_path_factory) -> Pa
     return out
 
 
-def objdump_p(dll: Path) -> str:
-    objdump = shutil.which("x86_64-w64-mingw32-objdump")
-    assert objdump, "x86_64-w64-mingw32-objdump not found (Debian: binutils-mingw-w64-x86-64)"
-    return subprocess.run([objdump, "-p", str(dll)], capture_output=True, text=True, check=True).stdout
+def objdump_p(dll: Path, objdump: str = "x86_64-w64-mingw32-objdump") -> str:
+    found = shutil.which(objdump)
+    assert found, f"{objdump} not found (Debian: binutils-mingw-w64-x86-64 / llvm)"
+    return subprocess.run([found, "-p", str(dll)], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="session")
@@ -101,13 +101,13 @@ def windows_dll_info(artefacts, build_dll_module, tmp_path_factory) -> str:
 
 def assert_system_imports_only(dll: Path, machine: str) -> None:
     """tools/wheel_check.py's reading of the import table (what the release
-    workflow checks on Windows), cross-checked with objdump where it reads
-    the architecture."""
+    workflow checks on Windows), cross-checked with objdump (mingw's for
+    x86_64, LLVM's for ARM64)."""
     got_machine, names = wheel_check.pe_info(dll)
     assert got_machine == machine
     wheel_check.check_imports(dll)  # raises CheckError naming a non-system import
-    if machine == "amd64":
-        assert re.findall(r"DLL Name:\s*(\S+)", objdump_p(dll)) == names
+    objdump = "x86_64-w64-mingw32-objdump" if machine == "amd64" else "llvm-objdump"
+    assert re.findall(r"DLL Name:\s*(\S+)", objdump_p(dll, objdump)) == names
 
 
 @pytest.mark.parametrize("target, machine", [("windows-amd64", "amd64"), ("windows-arm64", "arm64")])
@@ -147,6 +147,16 @@ def test_windows_dll_exports_exactly_the_header_functions(windows_dll_info: str)
     assert not want - exports, f"missing exports: {sorted(want - exports)}"
     extra = {e for e in exports if e.startswith("rmq_")} - want
     assert not extra, f"exported but not in rmq_native.h: {sorted(extra)}"
+
+
+def test_windows_arm64_dll_exports_exactly_the_header_functions(artefacts, build_dll_module,
+                                                               tmp_path_factory) -> None:
+    dll = library_of(artefacts, build_dll_module, "windows-arm64", tmp_path_factory)
+    table = objdump_p(dll, "llvm-objdump").split("Export Table:", 1)
+    assert len(table) == 2, "no export table"
+    exports = set(re.findall(r"^\s*\d+\s+0x[0-9a-f]+\s+(\w+)\s*$", table[1], flags=re.M))
+    exported = {e for e in exports if e.startswith("rmq_")}
+    assert exported == abi_functions(), (sorted(abi_functions() - exported), sorted(exported - abi_functions()))
 
 
 def test_linux_library_exports_the_header_functions(artefacts, build_dll_module, tmp_path_factory) -> None:

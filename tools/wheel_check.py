@@ -32,7 +32,12 @@ from pathlib import Path
 WINDOWS_SYSTEM_DLLS = frozenset({
     "kernel32.dll", "msvcrt.dll", "ntdll.dll", "advapi32.dll", "ws2_32.dll", "user32.dll",
     "bcrypt.dll", "bcryptprimitives.dll", "winmm.dll", "shell32.dll", "ole32.dll", "iphlpapi.dll",
+    "ucrtbase.dll",
 })  # fmt: skip
+# API sets of the Universal C runtime, part of Windows 10 and later (every
+# Windows on ARM64): the loader maps them to ucrtbase.dll. zig's
+# aarch64-windows-gnu links against them.
+SYSTEM_API_SET_PREFIX = "api-ms-win-crt-"
 # what a clean PATH must not hold (a directory with one of these is dropped)
 TOOLCHAIN_PROGRAMS = ("gcc", "cc", "go", "x86_64-w64-mingw32-gcc", "clang", "zig")
 PE_MACHINES = {0x8664: "amd64", 0xAA64: "arm64", 0x14C: "386"}
@@ -81,10 +86,14 @@ def pe_info(path: Path) -> tuple[str, list[str]]:
     return PE_MACHINES.get(machine, hex(machine)), names
 
 
+def is_ucrt_api_set(name: str) -> bool:
+    return name.lower().startswith(SYSTEM_API_SET_PREFIX) and name.lower().endswith(".dll")
+
+
 def check_imports(path: Path) -> list[str]:
     """The DLL's imports; CheckError if one is not a Windows system DLL."""
     machine, names = pe_info(path)
-    others = [n for n in names if n.lower() not in WINDOWS_SYSTEM_DLLS]
+    others = [n for n in names if n.lower() not in WINDOWS_SYSTEM_DLLS and not is_ucrt_api_set(n)]
     if "kernel32.dll" not in {n.lower() for n in names}:
         raise CheckError(f"{path}: no KERNEL32.dll import -- not a Windows DLL? imports: {names}")
     if others:
