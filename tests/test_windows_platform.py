@@ -87,6 +87,7 @@ def test_unloadable_windows_library_gives_library_error_with_the_path(monkeypatc
         _ffi._load()
     msg = str(ei.value)
     assert msg.startswith(f"rmq_native: cannot load {pkg / 'rmq_native-windows-amd64.dll'}: "), msg
+    assert "needs only Windows system DLLs" in msg and "reinstall the rmq-native wheel" in msg
     assert isinstance(ei.value.__cause__, OSError)
 
 
