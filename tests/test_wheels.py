@@ -111,8 +111,9 @@ def assert_system_imports_only(dll: Path, machine: str) -> None:
 
 
 @pytest.mark.parametrize("target, machine", [("windows-amd64", "amd64"), ("windows-arm64", "arm64")])
-def test_released_windows_dlls_import_only_system_dlls(artefacts, build_dll_module, tmp_path_factory, target: str,
-                                                       machine: str) -> None:
+def test_released_windows_dlls_import_only_system_dlls(
+    artefacts, build_dll_module, tmp_path_factory, target: str, machine: str
+) -> None:
     assert_system_imports_only(library_of(artefacts, build_dll_module, target, tmp_path_factory), machine)
 
 
@@ -149,8 +150,7 @@ def test_windows_dll_exports_exactly_the_header_functions(windows_dll_info: str)
     assert not extra, f"exported but not in rmq_native.h: {sorted(extra)}"
 
 
-def test_windows_arm64_dll_exports_exactly_the_header_functions(artefacts, build_dll_module,
-                                                               tmp_path_factory) -> None:
+def test_windows_arm64_dll_exports_exactly_the_header_functions(artefacts, build_dll_module, tmp_path_factory) -> None:
     dll = library_of(artefacts, build_dll_module, "windows-arm64", tmp_path_factory)
     table = objdump_p(dll, "llvm-objdump").split("Export Table:", 1)
     assert len(table) == 2, "no export table"

@@ -44,8 +44,9 @@ def fake_windows(monkeypatch: pytest.MonkeyPatch, machine: str = "AMD64", pointe
         ("AMD64", 4, "rmq_native-windows-386.dll"),  # 32-bit Python: no wheel, a clear error
     ],
 )
-def test_library_filename_on_windows(monkeypatch: pytest.MonkeyPatch, machine: str, pointer_size: int,
-                                     name: str) -> None:
+def test_library_filename_on_windows(
+    monkeypatch: pytest.MonkeyPatch, machine: str, pointer_size: int, name: str
+) -> None:
     fake_windows(monkeypatch, machine, pointer_size)
     assert _ffi.library_filename() == name
 
@@ -64,8 +65,9 @@ def isolated_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, files: dic
     return pkg
 
 
-def test_missing_windows_library_names_the_expected_and_the_present_files(monkeypatch: pytest.MonkeyPatch,
-                                                                           tmp_path: Path) -> None:
+def test_missing_windows_library_names_the_expected_and_the_present_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # an x64 wheel installed into an ARM64 Python
     pkg = isolated_package(monkeypatch, tmp_path, {"rmq_native-windows-amd64.dll": b"MZ"})
     fake_windows(monkeypatch, "ARM64")
@@ -77,8 +79,9 @@ def test_missing_windows_library_names_the_expected_and_the_present_files(monkey
     assert "found only rmq_native-windows-amd64.dll" in msg and "Install a wheel for your platform" in msg
 
 
-def test_unloadable_windows_library_gives_library_error_with_the_path(monkeypatch: pytest.MonkeyPatch,
-                                                                     tmp_path: Path) -> None:
+def test_unloadable_windows_library_gives_library_error_with_the_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # what a user sees when the DLL exists but the loader refuses it (a
     # broken download, or a DLL needing a DLL the machine lacks)
     pkg = isolated_package(monkeypatch, tmp_path, {"rmq_native-windows-amd64.dll": b"MZ not really a DLL"})
@@ -123,8 +126,7 @@ WINDOWS_UNFRIENDLY_GROUPS = ["CON", "nul", "COM1", "a|b", "%x%|LPT9"]
 
 
 @pytest.mark.parametrize("group", WINDOWS_UNFRIENDLY_GROUPS)
-def test_group_names_that_are_no_windows_file_names_are_accepted(monkeypatch: pytest.MonkeyPatch,
-                                                                  group: str) -> None:
+def test_group_names_that_are_no_windows_file_names_are_accepted(monkeypatch: pytest.MonkeyPatch, group: str) -> None:
     sent: list = []
 
     def fake_init(self: Any, new_fn: str, close_fn: str, config: bytes) -> None:
@@ -140,8 +142,9 @@ def test_group_names_that_are_no_windows_file_names_are_accepted(monkeypatch: py
     assert config["group"] == group and config["instance_name"] == 'inst:<1>/"?*\\'
 
 
-def test_broadcasting_offsets_of_unfriendly_names_stay_inside_the_state_dir(rocketmq_namesrv: str,
-                                                                            tmp_path: Path) -> None:
+def test_broadcasting_offsets_of_unfriendly_names_stay_inside_the_state_dir(
+    rocketmq_namesrv: str, tmp_path: Path
+) -> None:
     """In a child process with its own state dir: a broadcasting consumer
     whose group holds a character Windows forbids in file names and whose
     instance name is a reserved device name keeps its offsets inside

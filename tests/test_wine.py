@@ -240,8 +240,9 @@ def test_broadcasting_offsets_persist_under_a_windows_path_across_restarts(
     assert offsets.read_bytes() != saved, "the second run did not advance the stored offsets"
 
 
-def test_ctrl_c_reaches_the_application_with_the_dll_loaded(wine: WineSetup, rocketmq_namesrv: str, runs: dict,
-                                                            tmp_path: Path) -> None:
+def test_ctrl_c_reaches_the_application_with_the_dll_loaded(
+    wine: WineSetup, rocketmq_namesrv: str, runs: dict, tmp_path: Path
+) -> None:
     """A console handler registered before the DLL loads (as Python's is)
     gets CTRL_C_EVENT while the Go runtime runs: Go's own handler passes it
     on. Console events need a console: Wine gives the program one on a
