@@ -176,9 +176,10 @@ class Run:
     def __init__(self, wine: WineSetup, namesrv: str, scenario: str, place: Place, topic: str, group: str) -> None:
         self.scenario, self.place, self.topic, self.group = scenario, place, topic, group
         self.started = time.monotonic()
+        # roundtrip: no state dir given, so the default, %LOCALAPPDATA%\rmq_native
+        state = [] if scenario == "roundtrip" else [windows_path(place.state)]
         self.proc = subprocess.Popen(
-            [wine.loader, str(wine.harness), windows_path(place.dll), namesrv, scenario, topic, group,
-             windows_path(place.state)],
+            [wine.loader, str(wine.harness), windows_path(place.dll), namesrv, scenario, topic, group, *state],
             env=wine.env, cwd=place.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
             errors="replace",
         )  # fmt: skip
@@ -217,12 +218,15 @@ def runs(wine: WineSetup, rocketmq_namesrv: str, tmp_path_factory: pytest.TempPa
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_windows_dll_under_wine(runs: dict, scenario: str) -> None:
+def test_windows_dll_under_wine(wine: WineSetup, runs: dict, scenario: str) -> None:
     run = runs[scenario]
     run.result()
-    if scenario == "roundtrip":  # the broadcasting consumer's offsets went to the state dir
-        offsets = list((run.place.state / "offsets" / f"{run.group}_B").glob("*/offset.json"))
-        assert len(offsets) == 1 and offsets[0].stat().st_size > 0, sorted(run.place.state.rglob("*"))
+    if scenario == "roundtrip":
+        # the broadcasting consumer's offsets went to the default state dir,
+        # %LOCALAPPDATA%\rmq_native (C:\users\<user>\AppData\Local under Wine)
+        users = Path(wine.env["WINEPREFIX"]) / "drive_c" / "users"
+        offsets = list(users.glob(f"*/AppData/Local/rmq_native/offsets/{run.group}_B/*/offset.json"))
+        assert len(offsets) == 1 and offsets[0].stat().st_size > 0, sorted(users.rglob("rmq_native/**/*"))
 
 
 def test_broadcasting_offsets_persist_under_a_windows_path_across_restarts(
