@@ -99,3 +99,22 @@ def test_install_from_wheel_dir_only_into_a_clean_venv(tmp_path: Path) -> None:
 def test_install_fails_without_a_wheel(tmp_path: Path) -> None:
     proc = run("install", "--wheel-dir", str(tmp_path), "--venv", str(tmp_path / "venv"))
     assert proc.returncode == 1 and "no rmq_native wheel" in proc.stderr
+
+
+def test_release_workflow_checks_and_publishes_the_same_files() -> None:
+    """The parts of .github/workflows/wheels.yml a reader must be able to
+    trust (the workflow cannot run here): one Linux build checked by the
+    wheel/Wine tests, the Windows job using this script, publishing only
+    after both, with the build's checksums verified."""
+    text = (ROOT / ".github" / "workflows" / "wheels.yml").read_text(encoding="utf-8")
+    jobs = text.split("\njobs:\n", 1)[1]
+    build, rest = jobs.split("\n  windows:\n", 1)
+    windows, publish = rest.split("\n  publish:\n", 1)
+    assert "python build_dll.py --wheels --dist-dir dist" in build and "RMQ_NATIVE_DIST: dist" in build
+    assert "tests/test_wheels.py tests/test_wheel_check.py tests/test_wine.py" in build
+    assert "build_dll.py" not in windows + publish, "only the build job builds"
+    assert "needs: build" in windows and "tools/wheel_check.py install --wheel-dir wheelhouse" in windows
+    assert "wheel_check.py clean-path" in windows and "devbroker start" in windows
+    assert '-m "not wine and not wheels and not reliability" tests' in windows
+    assert "needs: [build, windows]" in publish and "sha256sum -c ../SHA256SUMS" in publish
+    assert '"--no-index"' in SCRIPT.read_text(encoding="utf-8")

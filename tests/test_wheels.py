@@ -128,7 +128,9 @@ def test_windows_dll_of_either_mingw_thread_model_imports_only_system_dlls(
     assert shutil.which(cc), f"{cc} not found (Debian: apt-get install gcc-mingw-w64-x86-64-{thread_model})"
     monkeypatch.setenv("RMQ_NATIVE_CC", cc)
     try:
-        dll = build_dll_module.release_build("windows-amd64", build_dll_module.NATIVE_DIR / f"mingw-{thread_model}")
+        # the win32 build is the release build (same compiler): reused when up to date
+        out = "windows-amd64" if cc == build_dll_module.MINGW_CC else f"mingw-{thread_model}"
+        dll = build_dll_module.release_build("windows-amd64", build_dll_module.NATIVE_DIR / out)
     except subprocess.CalledProcessError as e:
         pytest.fail(f"cannot build with {cc}: {e}", pytrace=False)
     assert_system_imports_only(dll, "amd64")

@@ -285,6 +285,17 @@ static int consume(const char *ns, const char *topic, const char *group, const c
     return 0;
 }
 
+static int other_thread_had_none = 0;
+static char other_thread_msg[1024];
+
+static DWORD WINAPI other_thread_error(void *arg) {
+    (void)arg;
+    other_thread_had_none = p_rmq_last_error(other_thread_msg, sizeof other_thread_msg) == 0;
+    p_rmq_debug_panic();
+    p_rmq_last_error(other_thread_msg, sizeof other_thread_msg);
+    return 0;
+}
+
 /* The original round trip: library checks, admin, `count` sends with every
  * message field, a clustering and a broadcasting consumer. */
 static int scenario_roundtrip(const char *ns, const char *topic, const char *group, int count) {
@@ -310,6 +321,18 @@ static int scenario_roundtrip(const char *ns, const char *topic, const char *gro
     check(strncmp(buf, "rmq_native:", 11) == 0 && strstr(buf, "no_such_option") != NULL,
           "rmq_last_error names the bad key");
     say("bad config: status %d, last error (%d bytes): %s", rc, full, buf);
+
+    /* the last error is per thread (go/errstore.c: FlsAlloc on Windows):
+     * another thread's failure leaves this thread's message alone, and a
+     * new thread starts with none */
+    HANDLE other = CreateThread(NULL, 0, other_thread_error, NULL, 0, NULL);
+    WaitForSingleObject(other, 30000);
+    CloseHandle(other);
+    check(other_thread_had_none && strstr(other_thread_msg, "panic") != NULL,
+          "another thread has its own last error");
+    p_rmq_last_error(buf, sizeof buf);
+    check(strstr(buf, "no_such_option") != NULL, "this thread's last error is untouched by another thread's");
+    say("other thread's last error: %s", other_thread_msg);
 
     rmq_message none;
     memset(&none, 0, sizeof none);
