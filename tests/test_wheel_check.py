@@ -115,6 +115,6 @@ def test_release_workflow_checks_and_publishes_the_same_files() -> None:
     assert "build_dll.py" not in windows + publish, "only the build job builds"
     assert "needs: build" in windows and "tools/wheel_check.py install --wheel-dir wheelhouse" in windows
     assert "wheel_check.py clean-path" in windows and "devbroker start" in windows
-    assert '-m "not wine and not wheels and not reliability" tests' in windows
+    assert '-m "not wine and not wheels and not reliability" tests \\\n' in windows
     assert "needs: [build, windows]" in publish and "sha256sum -c ../SHA256SUMS" in publish
     assert '"--no-index"' in SCRIPT.read_text(encoding="utf-8")
