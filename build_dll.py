@@ -12,7 +12,8 @@ reads its cdef from.
 Release targets (--target, --wheels) use a fixed C toolchain so that the
 result runs on every machine of its platform:
 
-    windows-amd64  x86_64-w64-mingw32-gcc (mingw-w64; imports system DLLs only)
+    windows-amd64  x86_64-w64-mingw32-gcc-win32 (Debian mingw-w64; imports system DLLs only)
+    windows-arm64  zig cc -target aarch64-windows-gnu  (imports system DLLs only)
     linux-amd64    zig cc -target x86_64-linux-gnu.2.17   (glibc 2.17 floor)
     linux-arm64    zig cc -target aarch64-linux-gnu.2.17  (glibc 2.17 floor)
     darwin-arm64 / darwin-amd64   clang (macOS hosts only)
@@ -52,15 +53,25 @@ _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm6
 # target -> wheel platform tag
 PLATFORM_TAGS = {
     "windows-amd64": "win_amd64",
+    "windows-arm64": "win_arm64",
     "linux-amd64": "manylinux_2_17_x86_64",
     "linux-arm64": "manylinux_2_17_aarch64",
     "darwin-arm64": "macosx_12_0_arm64",
     "darwin-amd64": "macosx_12_0_x86_64",
 }
 # the targets --wheels builds by default (all cross-buildable from Linux)
-WHEEL_TARGETS = ("windows-amd64", "linux-amd64", "linux-arm64")
-_ZIG_TRIPLES = {"linux-amd64": "x86_64-linux-gnu.2.17", "linux-arm64": "aarch64-linux-gnu.2.17"}
+WHEEL_TARGETS = ("windows-amd64", "windows-arm64", "linux-amd64", "linux-arm64")
+_ZIG_TRIPLES = {
+    "linux-amd64": "x86_64-linux-gnu.2.17",
+    "linux-arm64": "aarch64-linux-gnu.2.17",
+    "windows-arm64": "aarch64-windows-gnu",
+}
+# The MinGW-w64 gcc of windows-amd64 release builds. Either thread model
+# gives a DLL importing system DLLs only (go/errstore.c uses the Windows TLS
+# API, not __thread); tests/test_wheels.py builds with both.
+MINGW_CC = "x86_64-w64-mingw32-gcc-win32"
 _MACOS_MIN = "12.0"  # Go 1.25+ needs macOS 12
+LDFLAGS = "-s -w"
 
 
 def host_target() -> str:
@@ -93,14 +104,6 @@ def build(target: str, out_dir: Path = PKG_DIR) -> Path:
     return _go_build(target, out_dir, {})
 
 
-def _ldflags(goos: str) -> str:
-    if goos == "windows":
-        # the C side's thread-locals (errstore.c) use libgcc's emutls: link
-        # libgcc statically so that the DLL imports system DLLs only
-        return "-s -w -extldflags=-static-libgcc"
-    return "-s -w"
-
-
 def _go_build(target: str, out_dir: Path, extra_env: dict) -> Path:
     go = find_go()
     goos, goarch = target.split("-", 1)
@@ -108,7 +111,7 @@ def _go_build(target: str, out_dir: Path, extra_env: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / library_name(target)
     env = dict(os.environ, CGO_ENABLED="1", GOOS=goos, GOARCH=goarch, **extra_env)
-    cmd = [go, "build", "-buildmode=c-shared", "-trimpath", "-ldflags", _ldflags(goos), "-o", str(out), "."]
+    cmd = [go, "build", "-buildmode=c-shared", "-trimpath", "-ldflags", LDFLAGS, "-o", str(out), "."]
     print(f"build_dll: building {out.name}" + (f" (CC={extra_env['CC']})" if "CC" in extra_env else ""), flush=True)
     subprocess.run(cmd, cwd=GO_DIR, env=env, check=True)
     # cgo writes a generated header next to the library; the package ships
@@ -135,20 +138,20 @@ def toolchain_env(target: str) -> dict:
     goos, goarch = target.split("-", 1)
     if override:
         env["CC"] = override
-    elif goos == "windows":
-        cc = "x86_64-w64-mingw32-gcc"
+    elif target == "windows-amd64":
+        cc = MINGW_CC
         if shutil.which(cc) is None and host_target() == "windows-amd64" and shutil.which("gcc"):
             cc = "gcc"  # MinGW-w64 gcc on a Windows host
         if shutil.which(cc) is None:
             raise SystemExit(
-                "build_dll: x86_64-w64-mingw32-gcc not found (Debian/Ubuntu: apt-get install gcc-mingw-w64-x86-64)"
+                f"build_dll: {MINGW_CC} not found (Debian/Ubuntu: apt-get install gcc-mingw-w64-x86-64-win32)"
             )
         env["CC"] = cc
-    elif goos == "linux":
+    elif target in _ZIG_TRIPLES:
         try:
             import ziglang  # noqa: F401
         except ImportError:
-            raise SystemExit("build_dll: linux release builds use zig as C compiler: pip install ziglang") from None
+            raise SystemExit(f"build_dll: {target} release builds use zig as C compiler: pip install ziglang") from None
         env["CC"] = _quote([sys.executable, "-m", "ziglang", "cc", "-target", _ZIG_TRIPLES[target]])
     elif goos == "darwin":
         if platform.system() != "Darwin":
@@ -204,7 +207,7 @@ def _release_build(target: str, out_dir: Path, force: bool) -> Path:
     env = toolchain_env(target)
     out = out_dir / library_name(target)
     go_version = subprocess.run([find_go(), "version"], capture_output=True, text=True, check=True).stdout.strip()
-    digest = _sources_digest(repr(sorted(env.items())) + _ldflags(target.split("-")[0]) + go_version)
+    digest = _sources_digest(repr(sorted(env.items())) + LDFLAGS + go_version)
     stamp = out.with_name(out.name + ".stamp")
     if not force and out.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         print(f"build_dll: {out.name} is up to date", flush=True)

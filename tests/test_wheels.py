@@ -2,8 +2,12 @@
 
 Everything is built once per session (``build_dll.build_all``: the libraries
 are reused while up to date, the Go build cache keeps rebuilds short) into a
-temporary dist directory. Needs mingw-w64 (gcc-mingw-w64-x86-64), zig (PyPI
-ziglang) and auditwheel; runs on Linux only.
+temporary dist directory -- or, when RMQ_NATIVE_DIST names a directory, the
+wheels found there are checked instead (the release workflow checks the very
+files it publishes). Needs mingw-w64 with both thread models
+(gcc-mingw-w64-x86-64-posix and -win32), zig (PyPI ziglang) and auditwheel;
+runs on Linux only. The Windows DLLs' import tables are read by
+tools/wheel_check.py, the script the release workflow runs on Windows.
 """
 
 from __future__ import annotations
@@ -30,14 +34,12 @@ pytestmark = [
 
 PLATFORMS = {
     "windows-amd64": "win_amd64",
+    "windows-arm64": "win_arm64",
     "linux-amd64": "manylinux_2_17_x86_64",
     "linux-arm64": "manylinux_2_17_aarch64",
 }
-# DLLs every Windows installation has (the DLL may import nothing else)
-WINDOWS_SYSTEM_DLLS = {
-    "kernel32.dll", "msvcrt.dll", "ntdll.dll", "advapi32.dll", "ws2_32.dll", "user32.dll",
-    "bcrypt.dll", "bcryptprimitives.dll", "winmm.dll", "shell32.dll", "ole32.dll", "iphlpapi.dll",
-}  # fmt: skip
+sys.path.insert(0, str(ROOT / "tools"))
+import wheel_check  # noqa: E402
 
 
 def abi_functions() -> set:
@@ -58,37 +60,86 @@ def build_dll_module():
 
 @pytest.fixture(scope="session")
 def artefacts(build_dll_module, tmp_path_factory) -> dict:
-    """{"windows-amd64": wheel, ..., "sdist": path} built once per session."""
-    dist = tmp_path_factory.mktemp("dist")
-    try:
-        paths = build_dll_module.build_all(tuple(PLATFORMS), dist_dir=dist, sdist=True)
-    except SystemExit as e:  # build_dll reports missing tools this way
-        pytest.fail(f"cannot build the wheels: {e}", pytrace=False)
-    except subprocess.CalledProcessError as e:
-        pytest.fail(f"cannot build the wheels: {e}", pytrace=False)
+    """{"windows-amd64": wheel, ..., "sdist": path} built once per session
+    (or the ones in RMQ_NATIVE_DIST)."""
+    given = os.environ.get("RMQ_NATIVE_DIST")
+    if given:
+        paths = sorted(Path(given).iterdir())
+    else:
+        dist = tmp_path_factory.mktemp("dist")
+        try:
+            paths = build_dll_module.build_all(tuple(PLATFORMS), dist_dir=dist, sdist=True)
+        except SystemExit as e:  # build_dll reports missing tools this way
+            pytest.fail(f"cannot build the wheels: {e}", pytrace=False)
+        except subprocess.CalledProcessError as e:
+            pytest.fail(f"cannot build the wheels: {e}", pytrace=False)
     out = {"sdist": next(p for p in paths if p.name.endswith(".tar.gz"))}
     for target, plat in PLATFORMS.items():
         (out[target],) = [p for p in paths if p.name.endswith(f"-py3-none-{plat}.whl")]
     return out
 
 
-def library_of(build_dll_module, target: str) -> Path:
-    return build_dll_module.NATIVE_DIR / target / build_dll_module.library_name(target)
+def library_of(artefacts, build_dll_module, target: str, tmp_path_factory) -> Path:
+    """The library inside the target's wheel (the file users get)."""
+    name = build_dll_module.library_name(target)
+    out = tmp_path_factory.mktemp(f"lib-{target}") / name
+    with zipfile.ZipFile(artefacts[target]) as z:
+        out.write_bytes(z.read(f"rmq_native/{name}"))
+    return out
+
+
+def objdump_p(dll: Path, objdump: str = "x86_64-w64-mingw32-objdump") -> str:
+    found = shutil.which(objdump)
+    assert found, f"{objdump} not found (Debian: binutils-mingw-w64-x86-64 / llvm)"
+    return subprocess.run([found, "-p", str(dll)], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="session")
-def windows_dll_info(artefacts, build_dll_module) -> str:
-    dll = library_of(build_dll_module, "windows-amd64")
-    objdump = shutil.which("x86_64-w64-mingw32-objdump")
-    assert objdump, "x86_64-w64-mingw32-objdump not found (Debian: binutils-mingw-w64-x86-64)"
-    return subprocess.run([objdump, "-p", str(dll)], capture_output=True, text=True, check=True).stdout
+def windows_dll_info(artefacts, build_dll_module, tmp_path_factory) -> str:
+    return objdump_p(library_of(artefacts, build_dll_module, "windows-amd64", tmp_path_factory))
 
 
-def test_windows_dll_imports_only_system_dlls(windows_dll_info: str) -> None:
-    imports = re.findall(r"DLL Name:\s*(\S+)", windows_dll_info)
-    assert "kernel32.dll" in {i.lower() for i in imports}
-    others = [i for i in imports if i.lower() not in WINDOWS_SYSTEM_DLLS]
-    assert not others, f"the DLL imports non-system DLLs {others} (all imports: {imports})"
+def assert_system_imports_only(dll: Path, machine: str) -> None:
+    """tools/wheel_check.py's reading of the import table (what the release
+    workflow checks on Windows), cross-checked with objdump (mingw's for
+    x86_64, LLVM's for ARM64)."""
+    got_machine, names = wheel_check.pe_info(dll)
+    assert got_machine == machine
+    wheel_check.check_imports(dll)  # raises CheckError naming a non-system import
+    objdump = "x86_64-w64-mingw32-objdump" if machine == "amd64" else "llvm-objdump"
+    assert re.findall(r"DLL Name:\s*(\S+)", objdump_p(dll, objdump)) == names
+
+
+@pytest.mark.parametrize("target, machine", [("windows-amd64", "amd64"), ("windows-arm64", "arm64")])
+def test_released_windows_dlls_import_only_system_dlls(
+    artefacts, build_dll_module, tmp_path_factory, target: str, machine: str
+) -> None:
+    assert_system_imports_only(library_of(artefacts, build_dll_module, target, tmp_path_factory), machine)
+
+
+@pytest.mark.parametrize("thread_model", ["posix", "win32"])
+def test_windows_dll_of_either_mingw_thread_model_imports_only_system_dlls(
+    build_dll_module, monkeypatch: pytest.MonkeyPatch, thread_model: str
+) -> None:
+    """Whichever MinGW-w64 builds it (posix threads: MSYS2, GitHub's Windows
+    images; win32 threads), the DLL needs no MinGW runtime DLL. With __thread
+    in go/errstore.c the posix build imported libwinpthread-1.dll."""
+    cc = f"x86_64-w64-mingw32-gcc-{thread_model}"
+    assert shutil.which(cc), f"{cc} not found (Debian: apt-get install gcc-mingw-w64-x86-64-{thread_model})"
+    monkeypatch.setenv("RMQ_NATIVE_CC", cc)
+    try:
+        # the win32 build is the release build (same compiler): reused when up to date
+        out = "windows-amd64" if cc == build_dll_module.MINGW_CC else f"mingw-{thread_model}"
+        dll = build_dll_module.release_build("windows-amd64", build_dll_module.NATIVE_DIR / out)
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"cannot build with {cc}: {e}", pytrace=False)
+    assert_system_imports_only(dll, "amd64")
+
+
+def test_release_builds_use_the_pinned_toolchains(build_dll_module, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RMQ_NATIVE_CC", raising=False)
+    assert build_dll_module.toolchain_env("windows-amd64")["CC"] == "x86_64-w64-mingw32-gcc-win32"
+    assert build_dll_module.toolchain_env("windows-arm64")["CC"].endswith("cc -target aarch64-windows-gnu")
 
 
 def test_windows_dll_exports_exactly_the_header_functions(windows_dll_info: str) -> None:
@@ -101,8 +152,17 @@ def test_windows_dll_exports_exactly_the_header_functions(windows_dll_info: str)
     assert not extra, f"exported but not in rmq_native.h: {sorted(extra)}"
 
 
-def test_linux_library_exports_the_header_functions(artefacts, build_dll_module) -> None:
-    so = library_of(build_dll_module, "linux-amd64")
+def test_windows_arm64_dll_exports_exactly_the_header_functions(artefacts, build_dll_module, tmp_path_factory) -> None:
+    dll = library_of(artefacts, build_dll_module, "windows-arm64", tmp_path_factory)
+    table = objdump_p(dll, "llvm-objdump").split("Export Table:", 1)
+    assert len(table) == 2, "no export table"
+    exports = set(re.findall(r"^\s*\d+\s+0x[0-9a-f]+\s+(\w+)\s*$", table[1], flags=re.M))
+    exported = {e for e in exports if e.startswith("rmq_")}
+    assert exported == abi_functions(), (sorted(abi_functions() - exported), sorted(exported - abi_functions()))
+
+
+def test_linux_library_exports_the_header_functions(artefacts, build_dll_module, tmp_path_factory) -> None:
+    so = library_of(artefacts, build_dll_module, "linux-amd64", tmp_path_factory)
     out = subprocess.run(["nm", "-D", "--defined-only", str(so)], capture_output=True, text=True, check=True).stdout
     exports = {line.split()[-1] for line in out.splitlines() if line.strip()}
     assert not abi_functions() - exports, f"missing exports: {sorted(abi_functions() - exports)}"
@@ -136,14 +196,17 @@ def test_wheel_holds_one_library_for_its_platform_and_tags_match(artefacts, buil
         assert "Root-Is-Purelib: false" in meta, meta
         library = z.read(libraries[0])
     # the library inside is the one built for that platform
-    magic = {"windows-amd64": b"MZ", "linux-amd64": b"\x7fELF", "linux-arm64": b"\x7fELF"}[target]
+    magic = {"windows-amd64": b"MZ", "windows-arm64": b"MZ", "linux-amd64": b"\x7fELF", "linux-arm64": b"\x7fELF"}[
+        target
+    ]
     assert library[: len(magic)] == magic
     if magic == b"\x7fELF":
         machine = int.from_bytes(library[18:20], "little")
         assert machine == {"linux-amd64": 62, "linux-arm64": 183}[target]  # EM_X86_64, EM_AARCH64
     else:
         pe = int.from_bytes(library[0x3C:0x40], "little")
-        assert library[pe : pe + 4] == b"PE\0\0" and int.from_bytes(library[pe + 4 : pe + 6], "little") == 0x8664
+        machine = {"windows-amd64": 0x8664, "windows-arm64": 0xAA64}[target]
+        assert library[pe : pe + 4] == b"PE\0\0" and int.from_bytes(library[pe + 4 : pe + 6], "little") == machine
 
 
 def test_sdist_holds_the_go_sources_and_no_library(artefacts) -> None:

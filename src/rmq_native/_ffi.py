@@ -110,7 +110,13 @@ def _load() -> Any:
     try:
         lib = ffi.dlopen(str(path))
     except OSError as e:
-        raise LibraryError(f"rmq_native: cannot load {path}: {e}") from e
+        hint = ""
+        if sys.platform == "win32":
+            hint = (
+                " (the released DLL needs only Windows system DLLs: a DLL built with another"
+                " toolchain may need its runtime DLLs; reinstall the rmq-native wheel)"
+            )
+        raise LibraryError(f"rmq_native: cannot load {path}: {e}{hint}") from e
     buf = ffi.new("char[]", 64)
     lib.rmq_version(buf, 64)
     version = ffi.string(buf).decode()

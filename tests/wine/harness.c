@@ -1,16 +1,23 @@
 /*
  * harness.c -- drives rmq_native-windows-amd64.dll through its C ABI
- * (go/rmq_native.h) against a real broker, the way the Python layer does.
+ * (go/rmq_native.h) against a real broker, the way the Python layer does
+ * (the same functions, in the same order, with the same buffers).
  * Built with mingw-w64 and run under Wine by tests/test_wine.py:
  *
- *   harness.exe <dll path> <name server host:port> <topic> <group> [count [state dir]]
+ *   harness.exe <dll path> <name server host:port> <scenario> <topic> <group> [state dir]
  *
- * The DLL is loaded with LoadLibrary and every function is looked up with
- * GetProcAddress (typed from the header's own declarations). Sequence:
- * rmq_version, rmq_set_state_dir (like the Python loader; default
- * %LOCALAPPDATA%\rmq_native), error reporting on bad calls (rmq_last_error),
+ * Scenarios: roundtrip, async, batch, nack, orderly, broadcast1 and
+ * broadcast2 (two processes: offsets reloaded from the state dir), tx,
+ * unreachable, close (under traffic), ctrlc. Arguments are read as Unicode
+ * (paths may be non-ASCII) and the DLL is loaded with LoadLibraryW, as
+ * cffi's dlopen does for a str path; every function is looked up with
+ * GetProcAddress (typed from the header's own declarations). Every scenario
+ * starts like _ffi._load: rmq_version, rmq_set_state_dir (default
+ * %LOCALAPPDATA%\rmq_native), rmq_set_log_level.
+ *
+ * roundtrip: error reporting on bad calls (rmq_last_error),
  * a recovered panic, rmq_admin_new + rmq_admin_create_topic, rmq_producer_new +
- * rmq_producer_send of `count` messages (tags, keys, properties, binary and
+ * rmq_producer_send of 50 messages (tags, keys, properties, binary and
  * compressed bodies), rmq_consumer_new + rmq_consumer_poll (records decoded
  * per the header) + rmq_consumer_ack, then the same with a broadcasting
  * consumer (whose offsets the library keeps in the state dir), rmq_debug_stats, closes (twice:
@@ -33,7 +40,9 @@
     X(rmq_admin_create_topic) X(rmq_admin_delete_topic) X(rmq_admin_close)     \
     X(rmq_producer_new) X(rmq_producer_send) X(rmq_producer_close)             \
     X(rmq_consumer_new) X(rmq_consumer_poll) X(rmq_consumer_ack)               \
-    X(rmq_consumer_close)
+    X(rmq_consumer_close) X(rmq_producer_send_batch) X(rmq_producer_send_async)  \
+    X(rmq_producer_poll_completions) X(rmq_tx_producer_new) X(rmq_tx_send)     \
+    X(rmq_tx_end) X(rmq_tx_poll_checks) X(rmq_tx_check_reply)
 
 #define DECLARE(f) static __typeof__(&f) p_##f;
 API(DECLARE)
@@ -276,34 +285,20 @@ static int consume(const char *ns, const char *topic, const char *group, const c
     return 0;
 }
 
-int main(int argc, char **argv) {
-    setvbuf(stdout, NULL, _IONBF, 0);
-    started = GetTickCount();
-    if (argc < 5) {
-        fprintf(stderr, "usage: harness <dll> <namesrv host:port> <topic> <group> [count]\n");
-        return 2;
-    }
-    const char *dll = argv[1], *ns = argv[2], *topic = argv[3], *group = argv[4];
-    int count = argc > 5 ? atoi(argv[5]) : 20;
-    if (count < 2 || count > MAX_MESSAGES || !plain_name(topic) || !plain_name(group)) {
-        fprintf(stderr, "harness: bad count, topic or group\n");
-        return 2;
-    }
+static int other_thread_had_none = 0;
+static char other_thread_msg[1024];
 
-    HMODULE h = LoadLibraryA(dll);
-    if (h == NULL) {
-        say("FAIL LoadLibrary(%s): error %lu", dll, (unsigned long)GetLastError());
-        return 2;
-    }
-#define LOAD(f)                                                          \
-    p_##f = (__typeof__(&f))(void *)GetProcAddress(h, #f);               \
-    if (p_##f == NULL) {                                                 \
-        say("FAIL GetProcAddress(%s): error %lu", #f, (unsigned long)GetLastError()); \
-        return 2;                                                        \
-    }
-    API(LOAD)
-    say("loaded %s", dll);
+static DWORD WINAPI other_thread_error(void *arg) {
+    (void)arg;
+    other_thread_had_none = p_rmq_last_error(other_thread_msg, sizeof other_thread_msg) == 0;
+    p_rmq_debug_panic();
+    p_rmq_last_error(other_thread_msg, sizeof other_thread_msg);
+    return 0;
+}
 
+/* The original round trip: library checks, admin, `count` sends with every
+ * message field, a clustering and a broadcasting consumer. */
+static int scenario_roundtrip(const char *ns, const char *topic, const char *group, int count) {
     int32_t rc;
     char buf[4096];
 
@@ -311,19 +306,7 @@ int main(int argc, char **argv) {
     rc = p_rmq_version(buf, sizeof buf);
     check(rc == RMQ_OK && strlen(buf) >= 5, "rmq_version");
     say("rmq_version: %s", buf);
-    p_rmq_set_log_level(30);
 
-    char state[MAX_PATH * 2];
-    if (argc > 6) {
-        snprintf(state, sizeof state, "%s", argv[6]);
-    } else {
-        const char *local = getenv("LOCALAPPDATA");
-        snprintf(state, sizeof state, "%s\\rmq_native", local ? local : "C:");
-    }
-    rc = p_rmq_set_state_dir(state, (int64_t)strlen(state));
-    if (rc != RMQ_OK) fail("rmq_set_state_dir", rc);
-    check(p_rmq_set_state_dir((char *)"relative", 8) == RMQ_ERR_INVALID_ARGUMENT, "rmq_set_state_dir rejects a relative path");
-    say("state dir: %s", state);
 
     char cfg[1024];
     uint64_t bad = 0;
@@ -338,6 +321,18 @@ int main(int argc, char **argv) {
     check(strncmp(buf, "rmq_native:", 11) == 0 && strstr(buf, "no_such_option") != NULL,
           "rmq_last_error names the bad key");
     say("bad config: status %d, last error (%d bytes): %s", rc, full, buf);
+
+    /* the last error is per thread (go/errstore.c: FlsAlloc on Windows):
+     * another thread's failure leaves this thread's message alone, and a
+     * new thread starts with none */
+    HANDLE other = CreateThread(NULL, 0, other_thread_error, NULL, 0, NULL);
+    WaitForSingleObject(other, 30000);
+    CloseHandle(other);
+    check(other_thread_had_none && strstr(other_thread_msg, "panic") != NULL,
+          "another thread has its own last error");
+    p_rmq_last_error(buf, sizeof buf);
+    check(strstr(buf, "no_such_option") != NULL, "this thread's last error is untouched by another thread's");
+    say("other thread's last error: %s", other_thread_msg);
 
     rmq_message none;
     memset(&none, 0, sizeof none);
@@ -454,11 +449,793 @@ int main(int argc, char **argv) {
     check(p_rmq_admin_close(admin) == RMQ_OK, "rmq_admin_close again (idempotent)");
     for (int i = 0; i < count; i++) free(sent[i].body);
 
-    if (failures) {
+    if (failures) return 1;
+    say("OK: %d messages sent and received intact", count);
+    return 0;
+}
+
+
+/* ---- helpers of the scenarios (each mirrors what the Python layer does) -- */
+
+static uint64_t admin_h = 0;
+
+/* Admin.create_topic: rmq_admin_new, then rmq_admin_create_topic. */
+static int setup_topic(const char *ns, const char *topic, int queues) {
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\"name_server\": \"%s\", \"timeout_ms\": 10000}", ns);
+    int32_t rc = p_rmq_admin_new(cfg, (int64_t)strlen(cfg), &admin_h);
+    if (rc != RMQ_OK) {
+        fail("rmq_admin_new", rc);
+        return -1;
+    }
+    rc = p_rmq_admin_create_topic(admin_h, (char *)topic, (int64_t)strlen(topic), queues, NULL, 0);
+    if (rc != RMQ_OK) {
+        fail("rmq_admin_create_topic", rc);
+        return -1;
+    }
+    return 0;
+}
+
+static void teardown_topic(const char *topic) {
+    if (topic != NULL) {
+        int32_t rc = p_rmq_admin_delete_topic(admin_h, (char *)topic, (int64_t)strlen(topic));
+        if (rc != RMQ_OK) fail("rmq_admin_delete_topic", rc);
+    }
+    check(p_rmq_admin_close(admin_h) == RMQ_OK, "rmq_admin_close");
+}
+
+/* NativeClient.__init__: rmq_*_new(config JSON, len, &handle). */
+static uint64_t new_client(int32_t (*fn)(char *, int64_t, uint64_t *), const char *what, const char *cfg) {
+    uint64_t h = 0;
+    int32_t rc = fn((char *)cfg, (int64_t)strlen(cfg), &h);
+    if (rc != RMQ_OK) {
+        fail(what, rc);
         dump_logs();
-        say("FAILED: %d failed checks", failures);
+        return 0;
+    }
+    return h;
+}
+
+static uint64_t new_producer(const char *ns, const char *group) {
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\"name_server\": \"%s\", \"group\": \"%s_P\", \"send_timeout_ms\": 10000}", ns, group);
+    return new_client(p_rmq_producer_new, "rmq_producer_new", cfg);
+}
+
+/* Consumer.__init__ with one tag subscription "*"; extra: more JSON members. */
+static uint64_t new_consumer(const char *ns, const char *topic, const char *group, const char *extra) {
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"name_server\": \"%s\", \"group\": \"%s\", \"from_where\": \"first\"%s, "
+             "\"subscriptions\": [{\"topic\": \"%s\", \"type\": \"tag\", \"expression\": \"*\"}]}",
+             ns, group, extra, topic);
+    return new_client(p_rmq_consumer_new, "rmq_consumer_new", cfg);
+}
+
+/* Producer._fill: every field given as (pointer, length). */
+static void fill(rmq_message *m, const char *topic, const char *body, const char *shard) {
+    memset(m, 0, sizeof *m);
+    m->topic = topic;
+    m->topic_len = (int64_t)strlen(topic);
+    m->body = body;
+    m->body_len = (int64_t)strlen(body);
+    m->tags = "";
+    m->keys = "";
+    m->properties = "";
+    m->sharding_key = shard ? shard : "";
+    m->sharding_key_len = shard ? (int64_t)strlen(shard) : 0;
+}
+
+/* Producer.send (a just-created topic may need a moment to get its route). */
+static int32_t send_sync(uint64_t p, rmq_message *m, rmq_send_result *res) {
+    DWORD until = GetTickCount() + 30000;
+    for (;;) {
+        memset(res, 0, sizeof *res);
+        int32_t rc = p_rmq_producer_send(p, m, 10000, res);
+        if ((rc == RMQ_ERR_NO_ROUTE || rc == RMQ_ERR_TIMEOUT) && (int32_t)(until - GetTickCount()) > 0) {
+            Sleep(500);
+            continue;
+        }
+        return rc;
+    }
+}
+
+typedef struct delivery {
+    uint64_t id;
+    int32_t queue_id, reconsume;
+    int64_t queue_offset;
+    char body[256];
+} delivery;
+
+/* Decodes `n` records of rmq_consumer_poll, or of rmq_tx_poll_checks (the
+ * same layout with the check id in place of the delivery id). */
+static int decode(const uint8_t *out, int64_t out_len, int32_t n, delivery *d, int max) {
+    reader r = {out, out + out_len, 0};
+    int k;
+    for (k = 0; k < n && k < max; k++) {
+        d[k].id = rd(&r, 8);
+        d[k].queue_id = (int32_t)rd(&r, 4);
+        d[k].reconsume = (int32_t)rd(&r, 4);
+        d[k].queue_offset = (int64_t)rd(&r, 8);
+        rd(&r, 8);
+        rd(&r, 8);
+        uint32_t lens[8];
+        for (int j = 0; j < 8; j++) lens[j] = (uint32_t)rd(&r, 4);
+        field fs[8];
+        for (int j = 0; j < 8; j++) fs[j] = rd_data(&r, lens[j]);
+        if (r.bad) break;
+        snprintf(d[k].body, sizeof d[k].body, "%.*s", (int)fs[7].len, fs[7].data);
+    }
+    check(!r.bad && r.p == r.end, "records fill exactly out_len");
+    return r.bad ? -1 : k;
+}
+
+/* Consumer._fetch: one rmq_consumer_poll of up to 32 messages in a 200 ms
+ * slice; the buffer is copied and released at once (take_buffer). */
+static int poll_once(uint64_t c, delivery *d, int max) {
+    uint8_t *out = NULL;
+    int64_t out_len = 0;
+    int32_t n = 0;
+    int32_t rc = p_rmq_consumer_poll(c, max < 32 ? max : 32, 200, &out, &out_len, &n);
+    if (rc != RMQ_OK) {
+        if (rc != RMQ_ERR_CLOSED) fail("rmq_consumer_poll", rc);
+        return -1;
+    }
+    int k = n ? decode(out, out_len, n, d, max) : 0;
+    p_rmq_free(out);
+    return k;
+}
+
+/* Consumer._send_settle: a uint64_t[] of delivery ids. */
+static int settle(uint64_t c, delivery *d, int n, int32_t kind, int32_t delay_level) {
+    uint64_t ids[64];
+    int32_t settled = -1;
+    for (int i = 0; i < n; i++) ids[i] = d[i].id;
+    int32_t rc = p_rmq_consumer_ack(c, ids, n, kind, delay_level, &settled);
+    if (rc != RMQ_OK) fail("rmq_consumer_ack", rc);
+    return settled;
+}
+
+/* The index i of a body "<prefix>-<i>-..." or -1. */
+static int body_index(const char *body, const char *prefix) {
+    size_t n = strlen(prefix);
+    if (strncmp(body, prefix, n) != 0 || body[n] != '-') return -1;
+    return atoi(body + n + 1);
+}
+
+/* Receives `want` distinct messages "<prefix>-<i>-..." (0 <= i < want),
+ * acknowledging every batch; counts[i] says how often i came. */
+static int receive_all(uint64_t c, const char *prefix, int want, int *counts, int seconds) {
+    int distinct = 0;
+    DWORD deadline = GetTickCount() + (DWORD)seconds * 1000;
+    while (distinct < want && (int32_t)(deadline - GetTickCount()) > 0) {
+        delivery d[32];
+        int n = poll_once(c, d, 32);
+        if (n < 0) return -1;
+        for (int k = 0; k < n; k++) {
+            int i = body_index(d[k].body, prefix);
+            if (i < 0 || i >= want) {
+                say("FAIL unexpected message %s", d[k].body);
+                failures++;
+                continue;
+            }
+            if (counts[i]++ == 0) distinct++;
+        }
+        if (n > 0) check(settle(c, d, n, RMQ_ACK, 0) == n, "every delivery settled");
+    }
+    if (distinct < want) say("FAIL received %d of %d %s messages", distinct, want, prefix);
+    failures += distinct < want;
+    return distinct;
+}
+
+static void nonce(char *buf, size_t cap) {
+    snprintf(buf, cap, "%08lx%08lx", (unsigned long)GetTickCount(), (unsigned long)GetCurrentProcessId());
+}
+
+/* ---- the scenarios ------------------------------------------------------ */
+
+/* Producer.send_async + the completion thread (rmq_producer_poll_completions
+ * in 200 ms slices, 512 records at most), then a clustering consumer. */
+static int scenario_async(const char *ns, const char *topic, const char *group) {
+    enum { N = 40 };
+    if (setup_topic(ns, topic, 4) != 0) return 1;
+    uint64_t p = new_producer(ns, group);
+    if (!p) return 1;
+    char n8[32], bodies[N][64];
+    nonce(n8, sizeof n8);
+    rmq_message m;
+    rmq_send_result res;
+    /* the first send makes sure the route exists, as the sync tests do */
+    snprintf(bodies[0], sizeof bodies[0], "async-0-%s", n8);
+    fill(&m, topic, bodies[0], NULL);
+    int32_t rc = send_sync(p, &m, &res);
+    if (rc != RMQ_OK) return fail("rmq_producer_send", rc), 1;
+    int done[N] = {1};
+    for (int i = 1; i < N; i++) {
+        snprintf(bodies[i], sizeof bodies[i], "async-%d-%s", i, n8);
+        fill(&m, topic, bodies[i], NULL);
+        rc = p_rmq_producer_send_async(p, &m, 10000, 1000 + (uint64_t)i);
+        if (rc != RMQ_OK) fail("rmq_producer_send_async", rc);
+    }
+    int completed = 1;
+    DWORD deadline = GetTickCount() + 60000;
+    while (completed < N && (int32_t)(deadline - GetTickCount()) > 0) {
+        uint8_t *out = NULL;
+        int64_t out_len = 0;
+        int32_t n = 0;
+        if (p_rmq_producer_poll_completions(p, 512, 200, &out, &out_len, &n) != RMQ_OK || n == 0) continue;
+        reader r = {out, out + out_len, 0};
+        for (int32_t k = 0; k < n; k++) {
+            uint64_t token = rd(&r, 8);
+            int32_t status = (int32_t)rd(&r, 4);
+            rd(&r, 4);
+            rd(&r, 8);
+            int32_t send_status = (int32_t)rd(&r, 4);
+            field fs[5];
+            for (int j = 0; j < 5; j++) fs[j] = rd_data(&r, (uint32_t)rd(&r, 4));
+            if (r.bad) break;
+            int i = (int)(token - 1000);
+            if (i < 1 || i >= N || done[i]++) {
+                say("FAIL unknown or repeated completion token %llu", (unsigned long long)token);
+                failures++;
+                continue;
+            }
+            completed++;
+            if (status != RMQ_OK || send_status != RMQ_SEND_OK || fs[0].len == 0) {
+                say("FAIL async send %d: status %d send status %d error %.*s", i, status, send_status,
+                    (int)fs[4].len, fs[4].data);
+                failures++;
+            }
+        }
+        check(!r.bad && r.p == r.end, "completion records fill exactly out_len");
+        p_rmq_free(out);
+    }
+    say("async: %d of %d sends completed", completed, N);
+    check(completed == N, "every asynchronous send completed");
+    check(p_rmq_producer_close(p) == RMQ_OK, "rmq_producer_close");
+    uint64_t c = new_consumer(ns, topic, group, "");
+    if (!c) return 1;
+    int counts[N] = {0};
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "async");
+    receive_all(c, prefix, N, counts, 90);
+    check(p_rmq_consumer_close(c) == RMQ_OK, "rmq_consumer_close");
+    teardown_topic(topic);
+    return failures ? 1 : 0;
+}
+
+/* Producer.send_batch: an rmq_message[] and the comma-separated ids. */
+static int scenario_batch(const char *ns, const char *topic, const char *group) {
+    enum { N = 16 };
+    if (setup_topic(ns, topic, 4) != 0) return 1;
+    uint64_t p = new_producer(ns, group);
+    if (!p) return 1;
+    char n8[32], bodies[N][64];
+    nonce(n8, sizeof n8);
+    rmq_message msgs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(bodies[i], sizeof bodies[i], "batch-%d-%s", i, n8);
+        fill(&msgs[i], topic, bodies[i], NULL);
+    }
+    rmq_send_result res;
+    uint8_t *ids = NULL;
+    int64_t ids_len = 0;
+    int32_t rc;
+    DWORD until = GetTickCount() + 30000;
+    do {
+        memset(&res, 0, sizeof res);
+        rc = p_rmq_producer_send_batch(p, msgs, N, 10000, &res, &ids, &ids_len);
+        if (rc == RMQ_ERR_NO_ROUTE || rc == RMQ_ERR_TIMEOUT) Sleep(500);
+    } while ((rc == RMQ_ERR_NO_ROUTE || rc == RMQ_ERR_TIMEOUT) && (int32_t)(until - GetTickCount()) > 0);
+    if (rc != RMQ_OK) return fail("rmq_producer_send_batch", rc), 1;
+    int commas = 0;
+    for (int64_t i = 0; i < ids_len; i++) commas += ids[i] == ',';
+    check(ids != NULL && commas == N - 1, "the batch reports one id per message");
+    check(ids != NULL && res.msg_id[0] != 0 && strncmp((const char *)ids, res.msg_id, strlen(res.msg_id)) == 0,
+          "the batch's msg_id is its first message's");
+    say("batch sent: %d ids (%.*s...)", commas + 1, 40, ids ? (const char *)ids : "");
+    p_rmq_free(ids);
+    check(p_rmq_producer_close(p) == RMQ_OK, "rmq_producer_close");
+    uint64_t c = new_consumer(ns, topic, group, "");
+    if (!c) return 1;
+    int counts[N] = {0};
+    receive_all(c, "batch", N, counts, 90);
+    check(p_rmq_consumer_close(c) == RMQ_OK, "rmq_consumer_close");
+    teardown_topic(topic);
+    return failures ? 1 : 0;
+}
+
+/* Message.nack(delay_level=1) on the first delivery, ack on the redelivery. */
+static int scenario_nack(const char *ns, const char *topic, const char *group) {
+    enum { N = 4 };
+    if (setup_topic(ns, topic, 4) != 0) return 1;
+    uint64_t p = new_producer(ns, group);
+    if (!p) return 1;
+    char n8[32], body[64];
+    nonce(n8, sizeof n8);
+    rmq_message m;
+    rmq_send_result res;
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof body, "nack-%d-%s", i, n8);
+        fill(&m, topic, body, NULL);
+        int32_t rc = send_sync(p, &m, &res);
+        if (rc != RMQ_OK) return fail("rmq_producer_send", rc), 1;
+    }
+    check(p_rmq_producer_close(p) == RMQ_OK, "rmq_producer_close");
+    uint64_t c = new_consumer(ns, topic, group, ", \"max_reconsume_times\": 3");
+    if (!c) return 1;
+    int nacked[N] = {0}, acked[N] = {0}, done = 0;
+    DWORD deadline = GetTickCount() + 120000;
+    while (done < N && (int32_t)(deadline - GetTickCount()) > 0) {
+        delivery d[32];
+        int n = poll_once(c, d, 32);
+        if (n < 0) break;
+        for (int k = 0; k < n; k++) {
+            int i = body_index(d[k].body, "nack");
+            if (i < 0 || i >= N) {
+                say("FAIL unexpected message %s", d[k].body);
+                failures++;
+                continue;
+            }
+            /* one message at a time, as Message.ack()/nack() settle */
+            if (d[k].reconsume == 0 && !nacked[i]) {
+                nacked[i] = 1;
+                check(settle(c, &d[k], 1, RMQ_NACK, 1) == 1, "nack settles the delivery");
+                check(settle(c, &d[k], 1, RMQ_ACK, 0) == 0, "a settled delivery is not settled again");
+            } else {
+                check(d[k].reconsume >= 1, "a redelivery counts its reconsume times");
+                if (!acked[i]++) done++;
+                check(settle(c, &d[k], 1, RMQ_ACK, 0) == 1, "ack settles the redelivery");
+            }
+        }
+    }
+    say("nack: %d of %d messages redelivered after a nack and acknowledged", done, N);
+    check(done == N, "every nacked message was redelivered");
+    check(p_rmq_consumer_close(c) == RMQ_OK, "rmq_consumer_close");
+    teardown_topic(topic);
+    return failures ? 1 : 0;
+}
+
+/* An orderly consumer gets each sharding key's messages in send order. */
+static int scenario_orderly(const char *ns, const char *topic, const char *group) {
+    enum { N = 30 };
+    if (setup_topic(ns, topic, 4) != 0) return 1;
+    uint64_t p = new_producer(ns, group);
+    if (!p) return 1;
+    char n8[32], body[64];
+    nonce(n8, sizeof n8);
+    rmq_message m;
+    rmq_send_result res;
+    int queue_of[2] = {-1, -1};
+    for (int i = 0; i < N; i++) {
+        const char *key = i % 2 ? "key-b" : "key-a";
+        snprintf(body, sizeof body, "orderly-%d-%s", i, n8);
+        fill(&m, topic, body, key);
+        int32_t rc = send_sync(p, &m, &res);
+        if (rc != RMQ_OK) return fail("rmq_producer_send", rc), 1;
+        if (queue_of[i % 2] < 0) queue_of[i % 2] = res.queue_id;
+        check(res.queue_id == queue_of[i % 2], "one sharding key, one queue");
+    }
+    check(p_rmq_producer_close(p) == RMQ_OK, "rmq_producer_close");
+    uint64_t c = new_consumer(ns, topic, group, ", \"orderly\": true");
+    if (!c) return 1;
+    int last[2] = {-1, -1}, got = 0;
+    DWORD deadline = GetTickCount() + 90000;
+    while (got < N && (int32_t)(deadline - GetTickCount()) > 0) {
+        delivery d[32];
+        int n = poll_once(c, d, 32);
+        if (n < 0) break;
+        for (int k = 0; k < n; k++) {
+            int i = body_index(d[k].body, "orderly");
+            if (i < 0 || i >= N) continue;
+            if (i <= last[i % 2]) {
+                say("FAIL orderly: message %d after %d", i, last[i % 2]);
+                failures++;
+            }
+            last[i % 2] = i;
+            got++;
+        }
+        if (n > 0) settle(c, d, n, RMQ_ACK, 0);
+    }
+    say("orderly: %d of %d messages, in order per sharding key", got, N);
+    check(got == N, "every orderly message arrived");
+    check(p_rmq_consumer_close(c) == RMQ_OK, "rmq_consumer_close");
+    teardown_topic(topic);
+    return failures ? 1 : 0;
+}
+
+/* A broadcasting consumer with a fixed instance name: phase 1 consumes the
+ * first messages; phase 2 (a new process) must see only the new ones, its
+ * offsets being reloaded from the state dir. */
+static int scenario_broadcast(const char *ns, const char *topic, const char *group, int phase) {
+    enum { N = 5 };
+    if (setup_topic(ns, topic, 2) != 0) return 1; /* phase 2: the topic exists; this updates it */
+    uint64_t p = new_producer(ns, group);
+    if (!p) return 1;
+    char n8[32], body[64], prefix[16];
+    nonce(n8, sizeof n8);
+    snprintf(prefix, sizeof prefix, "bcast%d", phase);
+    rmq_message m;
+    rmq_send_result res;
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof body, "%s-%d-%s", prefix, i, n8);
+        fill(&m, topic, body, NULL);
+        int32_t rc = send_sync(p, &m, &res);
+        if (rc != RMQ_OK) return fail("rmq_producer_send", rc), 1;
+    }
+    check(p_rmq_producer_close(p) == RMQ_OK, "rmq_producer_close");
+    uint64_t c = new_consumer(ns, topic, group, ", \"model\": \"broadcasting\", \"instance_name\": \"wine_bcast\"");
+    if (!c) return 1;
+    int counts[N] = {0};
+    receive_all(c, prefix, N, counts, 90);
+    /* nothing else may come: phase 2 must not see phase 1's messages again */
+    DWORD quiet = GetTickCount() + 3000;
+    while ((int32_t)(quiet - GetTickCount()) > 0) {
+        delivery d[32];
+        int n = poll_once(c, d, 32);
+        if (n < 0) break;
+        for (int k = 0; k < n; k++) {
+            say("FAIL broadcast phase %d: unexpected %s (reconsume %d)", phase, d[k].body, d[k].reconsume);
+            failures++;
+        }
+        if (n > 0) settle(c, d, n, RMQ_ACK, 0);
+    }
+    check(p_rmq_consumer_close(c) == RMQ_OK, "rmq_consumer_close");
+    say("broadcast phase %d: received exactly the %d new messages", phase, N);
+    teardown_topic(phase == 2 ? topic : NULL);
+    return failures ? 1 : 0;
+}
+
+/* TransactionProducer: A committed, B left UNKNOWN and committed by the
+ * check (the application's own record says it is done), C rolled back.
+ * Checks are answered on a second thread, like the producer's pump thread. */
+static char tx_nonce[32];
+static volatile LONG tx_checks_answered = 0;
+static volatile LONG tx_stop = 0;
+static uint64_t tx_producer = 0;
+
+static DWORD WINAPI tx_check_thread(void *arg) {
+    (void)arg;
+    while (!tx_stop) {
+        uint8_t *out = NULL;
+        int64_t out_len = 0;
+        int32_t n = 0;
+        if (p_rmq_tx_poll_checks(tx_producer, 64, 200, &out, &out_len, &n) != RMQ_OK || n == 0) continue;
+        delivery d[64];
+        int k = decode(out, out_len, n, d, 64);
+        p_rmq_free(out);
+        for (int i = 0; i < k; i++) {
+            /* the application's state: B committed, A committed, C rolled back */
+            int32_t state = strncmp(d[i].body, "tx-C", 4) == 0 ? RMQ_TX_ROLLBACK : RMQ_TX_COMMIT;
+            say("transaction check for %s: answering %s", d[i].body, state == RMQ_TX_COMMIT ? "COMMIT" : "ROLLBACK");
+            p_rmq_tx_check_reply(tx_producer, d[i].id, state);
+            if (strncmp(d[i].body, "tx-B", 4) == 0) InterlockedIncrement(&tx_checks_answered);
+        }
+    }
+    return 0;
+}
+
+static int scenario_tx(const char *ns, const char *topic, const char *group) {
+    if (setup_topic(ns, topic, 4) != 0) return 1;
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\"name_server\": \"%s\", \"group\": \"%s_TX\", \"send_timeout_ms\": 10000}", ns, group);
+    tx_producer = new_client(p_rmq_tx_producer_new, "rmq_tx_producer_new", cfg);
+    if (!tx_producer) return 1;
+    HANDLE th = CreateThread(NULL, 0, tx_check_thread, NULL, 0, NULL);
+    nonce(tx_nonce, sizeof tx_nonce);
+    static const char names[3] = {'A', 'B', 'C'};
+    static const int32_t ends[3] = {RMQ_TX_COMMIT, RMQ_TX_UNKNOWN, RMQ_TX_ROLLBACK};
+    for (int i = 0; i < 3; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "tx-%c-%s", names[i], tx_nonce);
+        rmq_message m;
+        fill(&m, topic, body, NULL);
+        rmq_send_result res;
+        uint64_t tx = 0;
+        int32_t rc;
+        DWORD until = GetTickCount() + 30000;
+        do {
+            memset(&res, 0, sizeof res);
+            rc = p_rmq_tx_send(tx_producer, &m, 10000, &res, &tx);
+            if (rc == RMQ_ERR_NO_ROUTE || rc == RMQ_ERR_TIMEOUT) Sleep(500);
+        } while ((rc == RMQ_ERR_NO_ROUTE || rc == RMQ_ERR_TIMEOUT) && (int32_t)(until - GetTickCount()) > 0);
+        if (rc != RMQ_OK) return fail("rmq_tx_send", rc), 1;
+        check(res.msg_id[0] != 0 && tx != 0, "rmq_tx_send gives a message id and a token");
+        memset(&res, 0, sizeof res);
+        rc = p_rmq_tx_end(tx_producer, tx, ends[i], &res);
+        if (rc != RMQ_OK) fail("rmq_tx_end", rc);
+        check(res.transaction_id[0] != 0, "rmq_tx_end fills the transaction id");
+    }
+    uint64_t c = new_consumer(ns, topic, group, "");
+    if (!c) return 1;
+    int seen_a = 0, seen_b = 0;
+    DWORD deadline = GetTickCount() + 90000;
+    while (!(seen_a && seen_b) && (int32_t)(deadline - GetTickCount()) > 0) {
+        delivery d[32];
+        int n = poll_once(c, d, 32);
+        if (n < 0) break;
+        for (int k = 0; k < n; k++) {
+            if (strstr(d[k].body, tx_nonce) == NULL) continue;
+            seen_a += strncmp(d[k].body, "tx-A", 4) == 0;
+            seen_b += strncmp(d[k].body, "tx-B", 4) == 0;
+            if (strncmp(d[k].body, "tx-C", 4) == 0) {
+                say("FAIL the rolled back message was delivered");
+                failures++;
+            }
+        }
+        if (n > 0) settle(c, d, n, RMQ_ACK, 0);
+    }
+    /* a rolled-back message must not turn up a little later either */
+    DWORD quiet = GetTickCount() + 3000;
+    while ((int32_t)(quiet - GetTickCount()) > 0) {
+        delivery d[32];
+        int n = poll_once(c, d, 32);
+        for (int k = 0; k < n; k++)
+            if (strncmp(d[k].body, "tx-C", 4) == 0) {
+                say("FAIL the rolled back message was delivered");
+                failures++;
+            }
+        if (n > 0) settle(c, d, n, RMQ_ACK, 0);
+    }
+    say("tx: committed delivered %d, checked-then-committed delivered %d, checks for B answered %ld", seen_a, seen_b,
+        (long)tx_checks_answered);
+    check(seen_a && seen_b, "the committed and the checked transactions were delivered");
+    check(tx_checks_answered > 0, "the broker's check of the UNKNOWN transaction was answered");
+    check(p_rmq_consumer_close(c) == RMQ_OK, "rmq_consumer_close");
+    check(p_rmq_producer_close(tx_producer) == RMQ_OK, "rmq_producer_close (transaction producer)");
+    tx_stop = 1;
+    WaitForSingleObject(th, 10000);
+    CloseHandle(th);
+    teardown_topic(topic);
+    return failures ? 1 : 0;
+}
+
+/* A wrong name server: RMQ_ERR_UNREACHABLE naming the address, quickly. */
+static int scenario_unreachable(void) {
+    const char *cfgs[2] = {
+        "{\"name_server\": \"127.0.0.1:1\", \"group\": \"wine_unreachable\", \"send_timeout_ms\": 2000}",
+        "{\"name_server\": \"127.0.0.1:1\", \"group\": \"wine_unreachable\", \"subscriptions\": "
+        "[{\"topic\": \"t\", \"type\": \"tag\", \"expression\": \"*\"}]}",
+    };
+    int32_t (*fns[2])(char *, int64_t, uint64_t *) = {p_rmq_producer_new, p_rmq_consumer_new};
+    for (int i = 0; i < 2; i++) {
+        uint64_t h = 0;
+        DWORD t0 = GetTickCount();
+        int32_t rc = fns[i]((char *)cfgs[i], (int64_t)strlen(cfgs[i]), &h);
+        DWORD took = GetTickCount() - t0;
+        char buf[1024];
+        p_rmq_last_error(buf, sizeof buf);
+        say("%s with a wrong name server: status %d after %lu ms: %s", i ? "consumer" : "producer", rc,
+            (unsigned long)took, buf);
+        check(rc == RMQ_ERR_UNREACHABLE, "a wrong name server gives RMQ_ERR_UNREACHABLE");
+        check(strstr(buf, "127.0.0.1:1") != NULL, "the error names the name server");
+        check(took < 10000, "the unreachable error comes within the timeout");
+    }
+    return failures ? 1 : 0;
+}
+
+/* Closing a producer and a consumer while other threads send and poll. */
+static volatile LONG traffic_stop = 0;
+static volatile LONG traffic_sent = 0, traffic_received = 0, traffic_closed = 0;
+static uint64_t traffic_p = 0, traffic_c = 0;
+static const char *traffic_topic;
+
+static DWORD WINAPI sender_thread(void *arg) {
+    char body[64];
+    rmq_message m;
+    rmq_send_result res;
+    for (int i = 0; !traffic_stop; i++) {
+        snprintf(body, sizeof body, "traffic-%d-%lu", i, (unsigned long)(uintptr_t)arg);
+        fill(&m, traffic_topic, body, NULL);
+        int32_t rc = arg ? p_rmq_producer_send_async(traffic_p, &m, 10000, (uint64_t)i + 1)
+                         : p_rmq_producer_send(traffic_p, &m, 10000, &res);
+        if (rc == RMQ_OK) {
+            InterlockedIncrement(&traffic_sent);
+        } else if (rc == RMQ_ERR_CLOSED) {
+            InterlockedIncrement(&traffic_closed);
+            return 0;
+        } else if (rc != RMQ_ERR_NO_ROUTE && rc != RMQ_ERR_TIMEOUT) {
+            fail("send under traffic", rc);
+            return 1;
+        }
+        if (arg) Sleep(2);
+        if (arg && i % 64 == 63) { /* drain completions like the pump thread */
+            uint8_t *out = NULL;
+            int64_t out_len = 0;
+            int32_t n = 0;
+            if (p_rmq_producer_poll_completions(traffic_p, 512, 0, &out, &out_len, &n) == RMQ_OK) p_rmq_free(out);
+        }
+    }
+    return 0;
+}
+
+static DWORD WINAPI poller_thread(void *arg) {
+    (void)arg;
+    while (!traffic_stop) {
+        delivery d[32];
+        int n = poll_once(traffic_c, d, 32);
+        if (n < 0) {
+            InterlockedIncrement(&traffic_closed);
+            return 0;
+        }
+        InterlockedExchangeAdd(&traffic_received, n);
+        if (n > 0) {
+            uint64_t ids[32];
+            int32_t settled = 0;
+            for (int k = 0; k < n; k++) ids[k] = d[k].id;
+            int32_t rc = p_rmq_consumer_ack(traffic_c, ids, n, RMQ_ACK, 0, &settled);
+            if (rc == RMQ_ERR_CLOSED) {
+                InterlockedIncrement(&traffic_closed);
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A counter of rmq_debug_stats' JSON object (absent: 0). */
+static long stat_of(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    return p ? strtol(p + strlen(pat), NULL, 10) : 0;
+}
+
+static int scenario_close(const char *ns, const char *topic, const char *group) {
+    if (setup_topic(ns, topic, 4) != 0) return 1;
+    traffic_topic = topic;
+    traffic_p = new_producer(ns, group);
+    if (!traffic_p) return 1;
+    rmq_message m;
+    rmq_send_result res;
+    fill(&m, topic, "warm-up", NULL);
+    int32_t rc = send_sync(traffic_p, &m, &res);
+    if (rc != RMQ_OK) return fail("rmq_producer_send", rc), 1;
+    traffic_c = new_consumer(ns, topic, group, "");
+    if (!traffic_c) return 1;
+    HANDLE th[3] = {CreateThread(NULL, 0, sender_thread, NULL, 0, NULL),
+                    CreateThread(NULL, 0, sender_thread, (void *)1, 0, NULL),
+                    CreateThread(NULL, 0, poller_thread, NULL, 0, NULL)};
+    DWORD deadline = GetTickCount() + 60000;
+    while ((traffic_sent < 50 || traffic_received < 20) && (int32_t)(deadline - GetTickCount()) > 0) Sleep(100);
+    say("under traffic: %ld sent, %ld received; closing", (long)traffic_sent, (long)traffic_received);
+    check(traffic_received > 0, "messages flowed before the close");
+    DWORD t0 = GetTickCount();
+    check(p_rmq_consumer_close(traffic_c) == RMQ_OK, "rmq_consumer_close under traffic");
+    check(p_rmq_producer_close(traffic_p) == RMQ_OK, "rmq_producer_close under traffic");
+    say("closed in %lu ms", (unsigned long)(GetTickCount() - t0));
+    DWORD w = WaitForMultipleObjects(3, th, TRUE, 30000);
+    check(w != WAIT_TIMEOUT, "every thread saw the close (RMQ_ERR_CLOSED) and ended");
+    traffic_stop = 1;
+    for (int i = 0; i < 3; i++) CloseHandle(th[i]);
+    check(traffic_closed == 3, "every thread got RMQ_ERR_CLOSED");
+    uint8_t *stats = NULL;
+    int64_t stats_len = 0;
+    if (p_rmq_debug_stats(&stats, &stats_len) == RMQ_OK && stats != NULL) {
+        say("debug stats: %.*s", (int)stats_len, (const char *)stats);
+        check(stat_of((const char *)stats, "producers") == 0 && stat_of((const char *)stats, "consumers") == 0 &&
+                  stat_of((const char *)stats, "handles") == 1,
+              "no producer or consumer is left after the close (the admin only)");
+        p_rmq_free(stats);
+    }
+    teardown_topic(topic);
+    return failures ? 1 : 0;
+}
+
+/* Ctrl+C: a console control handler registered before the library (as
+ * Python's is) still gets CTRL_C_EVENT; the Go runtime passes it on. */
+static volatile LONG ctrl_c_seen = 0;
+
+static BOOL WINAPI on_ctrl(DWORD type) {
+    if (type == CTRL_C_EVENT) {
+        InterlockedIncrement(&ctrl_c_seen);
+        return TRUE;
+    }
+    return FALSE;
+}
+
+static int scenario_ctrlc(const char *ns, const char *group) {
+    uint64_t p = new_producer(ns, group); /* the Go runtime is busy */
+    if (!p) return 1;
+    /* Ctrl+C events need a console; a program started without one (Wine
+     * with its output piped, a service) gets a new one */
+    if (!GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0)) {
+        say("no console (error %lu): allocating one", (unsigned long)GetLastError());
+        check(AllocConsole(), "AllocConsole");
+        SetConsoleCtrlHandler(NULL, FALSE); /* a new console may start with Ctrl+C ignored */
+        check(GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0), "GenerateConsoleCtrlEvent");
+    }
+    DWORD deadline = GetTickCount() + 10000;
+    while (!ctrl_c_seen && (int32_t)(deadline - GetTickCount()) > 0) Sleep(50);
+    say("Ctrl+C reached the application's handler: %s", ctrl_c_seen ? "yes" : "no");
+    check(ctrl_c_seen > 0, "Ctrl+C reaches the handler registered before the library");
+    check(p_rmq_producer_close(p) == RMQ_OK, "rmq_producer_close after Ctrl+C");
+    return failures ? 1 : 0;
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static char *utf8(const wchar_t *w) {
+    int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
+    char *s = malloc((size_t)n);
+    WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
+    return s;
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    started = GetTickCount();
+    /* the arguments as Unicode (paths may be non-ASCII), used as UTF-8 */
+    int argc = 0;
+    wchar_t **wargv = CommandLineToArgvW(GetCommandLineW(), &argc);
+    if (argc < 6) {
+        fprintf(stderr, "usage: harness <dll> <namesrv> <scenario> <topic> <group> [state dir]\n");
+        return 2;
+    }
+    char *argv[8] = {0};
+    for (int i = 0; i < argc && i < 8; i++) argv[i] = utf8(wargv[i]);
+    const char *ns = argv[2], *scenario = argv[3], *topic = argv[4], *group = argv[5];
+    if (!plain_name(topic) || !plain_name(group)) {
+        fprintf(stderr, "harness: bad topic or group\n");
+        return 2;
+    }
+    if (strcmp(scenario, "ctrlc") == 0) SetConsoleCtrlHandler(on_ctrl, TRUE); /* before the library */
+
+    /* cffi's ffi.dlopen(str) loads with LoadLibraryW */
+    HMODULE h = LoadLibraryW(wargv[1]);
+    if (h == NULL) {
+        say("FAIL LoadLibraryW(%s): error %lu", argv[1], (unsigned long)GetLastError());
+        return 2;
+    }
+#define LOAD(f)                                                                       \
+    p_##f = (__typeof__(&f))(void *)GetProcAddress(h, #f);                            \
+    if (p_##f == NULL) {                                                              \
+        say("FAIL GetProcAddress(%s): error %lu", #f, (unsigned long)GetLastError()); \
+        return 2;                                                                     \
+    }
+    API(LOAD)
+    say("loaded %s", argv[1]);
+
+    /* _ffi._load: version, then the state dir (UTF-8 of the resolved path) */
+    char buf[256];
+    check(p_rmq_version(buf, sizeof buf) == RMQ_OK && strlen(buf) >= 5, "rmq_version");
+    say("rmq_version: %s", buf);
+    char state[MAX_PATH * 4];
+    if (argc > 6) {
+        snprintf(state, sizeof state, "%s", argv[6]);
+    } else {
+        const char *local = getenv("LOCALAPPDATA");
+        snprintf(state, sizeof state, "%s\\rmq_native", local ? local : "C:");
+    }
+    int32_t rc = p_rmq_set_state_dir(state, (int64_t)strlen(state));
+    if (rc != RMQ_OK) fail("rmq_set_state_dir", rc);
+    check(p_rmq_set_state_dir((char *)"relative", 8) == RMQ_ERR_INVALID_ARGUMENT,
+          "rmq_set_state_dir rejects a relative path");
+    rc = p_rmq_set_state_dir(state, (int64_t)strlen(state));
+    say("state dir: %s", state);
+    p_rmq_set_log_level(30); /* rmq_native._logging */
+
+    int result;
+    if (strcmp(scenario, "roundtrip") == 0) result = scenario_roundtrip(ns, topic, group, 50);
+    else if (strcmp(scenario, "async") == 0) result = scenario_async(ns, topic, group);
+    else if (strcmp(scenario, "batch") == 0) result = scenario_batch(ns, topic, group);
+    else if (strcmp(scenario, "nack") == 0) result = scenario_nack(ns, topic, group);
+    else if (strcmp(scenario, "orderly") == 0) result = scenario_orderly(ns, topic, group);
+    else if (strcmp(scenario, "broadcast1") == 0) result = scenario_broadcast(ns, topic, group, 1);
+    else if (strcmp(scenario, "broadcast2") == 0) result = scenario_broadcast(ns, topic, group, 2);
+    else if (strcmp(scenario, "tx") == 0) result = scenario_tx(ns, topic, group);
+    else if (strcmp(scenario, "unreachable") == 0) result = scenario_unreachable();
+    else if (strcmp(scenario, "close") == 0) result = scenario_close(ns, topic, group);
+    else if (strcmp(scenario, "ctrlc") == 0) result = scenario_ctrlc(ns, group);
+    else {
+        fprintf(stderr, "harness: unknown scenario %s\n", scenario);
+        return 2;
+    }
+    if (result != 0 || failures) {
+        dump_logs();
+        say("FAILED: %s: %d failed checks", scenario, failures);
         return 1;
     }
-    say("OK: %d messages sent and received intact", count);
+    say("OK: %s", scenario);
     return 0;
 }
