@@ -482,11 +482,15 @@ class Producer(_ProducerBase):
         with :class:`ClosedError`. Sends already written are waited for (each
         at most its timeout) and their futures get their real outcome.
         """
+        self._close(self._send_timeout + 1)
+
+    def _close(self, wait: float) -> None:
+        """close(), waiting at most wait seconds for queued sends to finish."""
         with self._close_lock:
             h = self._handle
             if not h:
                 return
-            self.flush(self._send_timeout + 1)
+            self.flush(wait)
             lib = _ffi.lib()
             lib.rmq_producer_close(h)
             # take the outcomes left (the completion thread may take some
@@ -512,11 +516,9 @@ class Producer(_ProducerBase):
         and warn (logger and stderr) how many queued sends were not sent."""
         with self._futures_lock:
             pending = [f for _, f in self._futures.values()]
+        self._close(self._send_timeout)
         if not pending:
-            self.close()
             return
-        self.flush(self._send_timeout)
-        self.close()
         failed = sum(1 for f in pending if not f.done() or f.exception() is not None)
         if failed:
             text = (f"rmq_native: at exit, {failed} of {len(pending)} asynchronous sends of producer "
