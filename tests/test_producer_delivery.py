@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from conftest import unique
 
 import rmq_native
 from rmq_native import Consumer, Producer, devbroker
 from rmq_native import producer as producer_mod
-
-from conftest import unique
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -46,7 +45,7 @@ def stored(ns: str, topic: str, want: int, quiet: float = 5.0, timeout: float = 
 
 
 def run_script(code: str, ns: str, topic: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    script = "import sys\nsys.path.insert(0, %r)\nNS, TOPIC = %r, %r\n" % (SRC, ns, topic) + textwrap.dedent(code)
+    script = f"import sys\nsys.path.insert(0, {SRC!r})\nNS, TOPIC = {ns!r}, {topic!r}\n" + textwrap.dedent(code)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)
 
 
@@ -210,7 +209,8 @@ def _read_only_broker(ns: str, topic: str) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
-        header, _ = devbroker.remoting_request(addr, UPDATE_BROKER_CONFIG, {}, b"brokerPermission=4\n", credentials=creds)
+        header, _ = devbroker.remoting_request(addr, UPDATE_BROKER_CONFIG, {}, b"brokerPermission=4\n",
+                                               credentials=creds)
         assert header.get("code") == 0, header
         try:
             p.send(ordered, b"refused")
