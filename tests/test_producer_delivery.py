@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -275,3 +276,32 @@ def test_completion_thread_survives_an_exception(
         assert p._pump is not None and p._pump.is_alive()
     assert any("boom in the completion thread" in r.getMessage() or (r.exc_info and "boom" in str(r.exc_info[1]))
                for r in caplog.records)
+
+
+def test_transaction_check_thread_survives_an_exception(
+    rocketmq_namesrv: str, topic: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = producer_mod._answer_checks
+    calls = []
+
+    def flaky(*args: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom in the check thread")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(producer_mod, "_answer_checks", flaky)
+    answered = threading.Event()
+
+    def check(msg: rmq_native.Message) -> rmq_native.TransactionState:
+        answered.set()
+        return rmq_native.TransactionState.COMMIT
+
+    with caplog.at_level(logging.ERROR, logger="rmq_native"), \
+            rmq_native.TransactionProducer(rocketmq_namesrv, unique("TXP"), check) as tp:
+        tp.send_in_transaction(topic, b"unknown", execute=lambda m: rmq_native.TransactionState.UNKNOWN)
+        # the first batch of checks raises; the broker asks again (every 3 s
+        # on the dev broker) and the surviving thread answers
+        assert answered.wait(120), "the check thread did not answer after its first failure"
+    assert calls[0] == 1 and len(calls) >= 2
+    assert any("rmq_native-tx-checks failed" in r.getMessage() for r in caplog.records)
