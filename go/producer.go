@@ -468,9 +468,18 @@ func (st *producerState) sendWithRetries(timeout time.Duration, msgs []*primitiv
 			maybeStored = true // written, not answered before the deadline
 			break
 		}
-		if code := classify(err); code == C.RMQ_ERR_REJECTED || code == C.RMQ_ERR_AUTH ||
-			code == C.RMQ_ERR_INVALID_ARGUMENT || code == C.RMQ_ERR_TIMEOUT {
+		code := classify(err)
+		if code == C.RMQ_ERR_REJECTED || code == C.RMQ_ERR_AUTH || code == C.RMQ_ERR_INVALID_ARGUMENT ||
+			code == C.RMQ_ERR_TIMEOUT {
 			break
+		}
+		if code == C.RMQ_ERR_NO_ROUTE && try < st.retries {
+			// a topic created a moment ago reaches the name server shortly
+			pause := time.Duration(try+1) * 100 * time.Millisecond
+			if left := time.Until(deadline); left < pause {
+				pause = left
+			}
+			time.Sleep(pause)
 		}
 	}
 	for i, m := range msgs {

@@ -274,7 +274,8 @@ class Producer(_ProducerBase):
         name_server: ``"host:port"`` of the name server (several separated by ``;``).
         group: the producer group.
         send_timeout: seconds one send may take, retries included.
-        retries: how many times a failed send is retried (on another broker if any).
+        retries: how many times a failed send is retried (on the next queue, never
+            after the send's deadline; every attempt carries the same msg_id).
         namespace: prefix isolating topics and groups.
         access_key, secret_key: ACL credentials.
         instance_name: the client instance name; unique per producer by default.
