@@ -94,7 +94,10 @@ def _pull_loop(ref: weakref.ReferenceType[Any], poll: str, max_items: int,
         if not h:
             return
         try:
-            if poll_fn(h, max_items, 200, out, out_len, count) != 0 or not count[0]:
+            if poll_fn(h, max_items, 200, out, out_len, count) != 0:
+                time.sleep(0.01)  # closed: the owner's handle goes to 0 in a moment
+                continue
+            if not count[0]:
                 continue
             data = _ffi.take_buffer(out[0], out_len[0])
             owner = ref()
