@@ -161,7 +161,7 @@ func (st *adminState) call(role, addr string, code int, ext map[string]string) e
 		return err
 	}
 	if rc != 0 {
-		return errf(brokerCode(rc), "%s %s refused the request: CODE %d %s", role, addr, rc, remark)
+		return errf(brokerCode(rc, remark), "%s %s refused the request: CODE %d %s", role, addr, rc, remark)
 	}
 	return nil
 }

@@ -294,7 +294,7 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		_ = c.Shutdown()
 		return fail(errf(classify(err), "cannot start consumer: %v", err))
 	}
-	go st.refreshRoutes()
+	goSafe("route refresh", st.refreshRoutes)
 	*outHandle = C.uint64_t(newHandle(st))
 	return C.RMQ_OK
 }

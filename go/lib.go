@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"regexp"
 	"runtime"
@@ -62,14 +63,14 @@ func classify(err error) int32 {
 	var bep *primitive.MQBrokerErr
 	switch {
 	case errors.As(err, &be):
-		return brokerCode(int(be.ResponseCode))
+		return brokerCode(int(be.ResponseCode), be.ErrorMessage)
 	case errors.As(err, &bep):
-		return brokerCode(int(bep.ResponseCode))
+		return brokerCode(int(bep.ResponseCode), bep.ErrorMessage)
 	}
 	// the SDK's send path reports broker refusals as "CODE: n, DESC: ..."
 	if m := brokerCodeRe.FindStringSubmatch(err.Error()); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return brokerCode(n)
+		return brokerCode(n, err.Error())
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return C.RMQ_ERR_TIMEOUT
@@ -97,14 +98,39 @@ func classify(err error) int32 {
 
 var brokerCodeRe = regexp.MustCompile(`(?i)\bcode:\s*(\d+)`)
 
-// codeNoPermission is the broker's response code for refused credentials
-// (bad signature, unknown access key, no permission).
-const codeNoPermission = 16
+// Broker response codes (RocketMQ's ResponseCode) the library maps.
+const (
+	codeRequestNotSupported = 3
+	codeMessageIllegal      = 13
+	codeVersionNotSupported = 15
+	codeNoPermission        = 16
+	codeTopicNotExist       = 17
+)
 
-// brokerCode maps a broker response code to a status code.
-func brokerCode(code int) int32 {
+// brokerCodes maps the broker's refusals to status codes; codes not listed
+// are RMQ_ERR_BROKER (retriable: busy, flush timeouts, system errors).
+// Permanent refusals (the same request always fails) are RMQ_ERR_REJECTED.
+var brokerCodes = map[int]int32{
+	codeRequestNotSupported: C.RMQ_ERR_REJECTED,
+	codeMessageIllegal:      C.RMQ_ERR_REJECTED,
+	codeVersionNotSupported: C.RMQ_ERR_REJECTED,
+	codeTopicNotExist:       C.RMQ_ERR_NO_ROUTE,
+}
+
+// brokerCode maps a broker response code and its remark to a status code.
+// Code 16 (NO_PERMISSION) is both an ACL refusal (RMQ_ERR_AUTH) and a
+// broker or topic that does not take writes or reads ("the broker[...]
+// sending message is forbidden": read-only for maintenance, or a topic's
+// permission): the remark tells them apart (RMQ_ERR_FORBIDDEN).
+func brokerCode(code int, remark string) int32 {
 	if code == codeNoPermission {
+		if strings.Contains(strings.ToLower(remark), "forbidden") {
+			return C.RMQ_ERR_FORBIDDEN
+		}
 		return C.RMQ_ERR_AUTH
+	}
+	if c, ok := brokerCodes[code]; ok {
+		return c
 	}
 	return C.RMQ_ERR_BROKER
 }
@@ -129,6 +155,25 @@ func fail(err error) C.int32_t {
 	return C.int32_t(classify(err))
 }
 
+// goSafe runs fn in a new goroutine. A panic in it is recovered and
+// reported on the library's log (the rmq_native logger) instead of ending
+// the host process; what names the goroutine in the report.
+func goSafe(what string, fn func()) {
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				reportPanic(what, r)
+			}
+		}()
+		fn()
+	}()
+}
+
+// reportPanic logs a panic recovered in a goroutine the library started.
+func reportPanic(what string, r interface{}) {
+	logs.add(levelError, fmt.Sprintf("rmq_native: internal error (recovered panic) in %s: %v\n%s", what, r, debug.Stack()), nil)
+}
+
 // guard turns a panic in an export into RMQ_ERR_INTERNAL. Every export
 // defers it with its named return value.
 func guard(rc *C.int32_t) {
@@ -138,6 +183,15 @@ func guard(rc *C.int32_t) {
 	}
 }
 
+// checkLen rejects a length that the C int of C.GoStringN/C.GoBytes cannot
+// hold (a larger one would abort the process or be truncated).
+func checkLen(n C.int64_t) error {
+	if int64(n) > math.MaxInt32 {
+		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "length %d is too large (at most %d bytes)", int64(n), math.MaxInt32)
+	}
+	return nil
+}
+
 // goString copies a (pointer, length) pair into a Go string.
 func goString(p *C.char, n C.int64_t) (string, error) {
 	if n < 0 {
@@ -145,6 +199,9 @@ func goString(p *C.char, n C.int64_t) (string, error) {
 	}
 	if n == 0 {
 		return "", nil
+	}
+	if err := checkLen(n); err != nil {
+		return "", err
 	}
 	if p == nil {
 		return "", errf(C.RMQ_ERR_INVALID_ARGUMENT, "NULL pointer with length %d", int64(n))
@@ -159,6 +216,9 @@ func goBytes(p *C.char, n C.int64_t) ([]byte, error) {
 	}
 	if n == 0 {
 		return []byte{}, nil
+	}
+	if err := checkLen(n); err != nil {
+		return nil, err
 	}
 	if p == nil {
 		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "NULL pointer with length %d", int64(n))

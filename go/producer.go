@@ -10,6 +10,7 @@ import (
 	"compress/zlib"
 	"context"
 	"encoding/binary"
+	"errors"
 	"hash/fnv"
 	"math"
 	"regexp"
@@ -20,6 +21,7 @@ import (
 	"unsafe"
 
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	rmqerrors "github.com/apache/rocketmq-client-go/v2/errors"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 )
@@ -43,6 +45,7 @@ type producerState struct {
 	mu          sync.RWMutex                 // read-held by sends, write-held by close
 	closing     bool                         // no new sends (set first by close)
 	closed      bool                         // shut down
+	retries     int                          // library retries of a failed send
 	p           rocketmq.Producer            // a plain producer, or
 	tp          rocketmq.TransactionProducer // a transaction producer
 	start       func() error
@@ -51,7 +54,7 @@ type producerState struct {
 	qmu         sync.Mutex      // guards queue and senders
 	queue       []asyncJob      // asynchronous sends waiting for a sender
 	senders     int             // running sender goroutines
-	completions chan completion // finished asynchronous sends
+	completions completionQueue // finished asynchronous sends
 	tx          *txState        // transaction producers only
 	nameServers []string
 	timeout     time.Duration
@@ -152,11 +155,16 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 		// The library compresses (see compress); the SDK never does.
 		producer.WithCompressMsgBodyOverHowmuch(math.MaxInt32),
 	}
+	// The library retries (sendWithRetries): the SDK's own retries start
+	// after the caller's deadline (v2.1.2), storing copies of a message the
+	// caller was told had timed out.
+	opts = append(opts, producer.WithRetry(0))
+	retries := 2
 	if cfg.Retries != nil {
 		if *cfg.Retries < 0 {
 			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "retries must be >= 0")
 		}
-		opts = append(opts, producer.WithRetry(*cfg.Retries))
+		retries = *cfg.Retries
 	}
 	if cfg.Namespace != "" {
 		opts = append(opts, producer.WithNamespace(cfg.Namespace))
@@ -182,7 +190,7 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 		return nil, errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";"))
 	}
 	st := &producerState{nameServers: addrs, timeout: timeout, maxSize: maxSize, compressAt: compressAt,
-		level: level, completions: make(chan completion, 1024)}
+		level: level, retries: retries, completions: newCompletionQueue()}
 	if listener == nil {
 		p, err := rocketmq.NewProducer(opts...)
 		if err != nil {
@@ -423,16 +431,72 @@ func (st *producerState) sendSync(timeout time.Duration, msgs ...*primitive.Mess
 	if st.closed {
 		return nil, errf(C.RMQ_ERR_CLOSED, "producer is closed")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	res, err := st.p.SendSync(ctx, msgs...)
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
+	var res *primitive.SendResult
+	err := st.sendWithRetries(timeout, msgs, func(ctx context.Context) (err error) {
+		res, err = st.p.SendSync(ctx, msgs...)
+		return err
+	})
+	return res, err
+}
+
+// sendWithRetries runs attempt (one SDK send of msgs, with no SDK retry)
+// until it succeeds, fails for good, st.retries retries are used, or the
+// deadline passes: no attempt starts after it. Every attempt sends the
+// same messages, so a message keeps its msg_id (UNIQ_KEY) across attempts
+// and consumers can deduplicate. An attempt written but not answered in
+// time makes the outcome unknown: RMQ_ERR_SEND_UNKNOWN, naming the msg_id.
+func (st *producerState) sendWithRetries(timeout time.Duration, msgs []*primitive.Message,
+	attempt func(ctx context.Context) error) error {
+	deadline := time.Now().Add(timeout)
+	topics := make([]string, len(msgs))
+	for i, m := range msgs {
+		topics[i] = m.Topic
 	}
-	if err != nil {
-		return nil, sendError(err, st, msgs[0].Topic, timeout)
+	var err error
+	maybeStored := false
+	for try := 0; try <= st.retries && time.Now().Before(deadline); try++ {
+		for i, m := range msgs {
+			m.Topic = topics[i] // the SDK prefixes the namespace on every call
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err = attempt(ctx)
+		cancel()
+		if err == nil {
+			return nil // stored, even if the answer came at the deadline
+		}
+		if errors.Is(err, rmqerrors.ErrRequestTimeout) {
+			maybeStored = true // written, not answered before the deadline
+			break
+		}
+		code := classify(err)
+		if code == C.RMQ_ERR_REJECTED || code == C.RMQ_ERR_AUTH || code == C.RMQ_ERR_INVALID_ARGUMENT ||
+			code == C.RMQ_ERR_TIMEOUT {
+			break
+		}
+		if code == C.RMQ_ERR_NO_ROUTE && try < st.retries {
+			// a topic created a moment ago reaches the name server shortly
+			pause := time.Duration(try+1) * 100 * time.Millisecond
+			if left := time.Until(deadline); left < pause {
+				pause = left
+			}
+			time.Sleep(pause)
+		}
 	}
-	return res, nil
+	for i, m := range msgs {
+		m.Topic = topics[i]
+	}
+	if err == nil {
+		err = context.DeadlineExceeded // the deadline passed before a first attempt
+	}
+	if maybeStored {
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)
+		}
+		return errf(C.RMQ_ERR_SEND_UNKNOWN, "send to topic %q: no answer within %v, the message may have been stored "+
+			"(msg_id %s); sending it again may duplicate it: %v", topics[0], timeout, strings.Join(ids, ","), err)
+	}
+	return sendError(err, st, topics[0], timeout)
 }
 
 // rmq_producer_send implements the ABI function of the same name: sends one message synchronously; waits at most timeout_ms (<= 0: the producer's send timeout).
@@ -543,8 +607,75 @@ func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) (rc C.int32_t) {
 // completion is the outcome of one asynchronous send.
 type completion struct {
 	token uint64
+	msgID string
 	res   *primitive.SendResult
 	err   error
+}
+
+// completionQueue holds finished asynchronous sends until the caller polls
+// them. It is unbounded, so a sender (or close) never waits for the caller.
+type completionQueue struct {
+	mu    sync.Mutex
+	items []completion
+	ready chan struct{} // signalled when items were added
+}
+
+func newCompletionQueue() completionQueue {
+	return completionQueue{ready: make(chan struct{}, 1)}
+}
+
+func (q *completionQueue) push(c completion) {
+	q.mu.Lock()
+	q.items = append(q.items, c)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns up to max completions, waiting at most timeout for a first.
+func (q *completionQueue) take(max int, timeout time.Duration) []completion {
+	var timer *time.Timer
+	for {
+		q.mu.Lock()
+		if n := len(q.items); n > 0 {
+			if n > max {
+				n = max
+			}
+			out := append([]completion(nil), q.items[:n]...)
+			q.items = q.items[n:]
+			if len(q.items) == 0 {
+				q.items = nil // release the backing array
+			} else {
+				select { // more for another poller
+				case q.ready <- struct{}{}:
+				default:
+				}
+			}
+			q.mu.Unlock()
+			return out
+		}
+		q.mu.Unlock()
+		if timeout <= 0 {
+			return nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(timeout)
+			defer timer.Stop()
+		}
+		select {
+		case <-q.ready:
+		case <-timer.C:
+			return nil
+		}
+	}
+}
+
+func (q *completionQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) == 0
 }
 
 // rmq_producer_send_async implements the ABI function of the same name: starts sending one message in the background and returns at once.
@@ -591,7 +722,7 @@ func (st *producerState) enqueue(j asyncJob) {
 	}
 	st.qmu.Unlock()
 	if start {
-		go st.sender()
+		goSafe("asynchronous sender", st.sender)
 	}
 }
 
@@ -615,7 +746,7 @@ func (st *producerState) sender() {
 
 func (st *producerState) completeAsync(j asyncJob) {
 	defer st.inflight.Done()
-	c := completion{token: j.token}
+	c := completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)}
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -626,7 +757,7 @@ func (st *producerState) completeAsync(j asyncJob) {
 		defer st.mu.RUnlock()
 		c.res, c.err = st.sendSync(j.timeout, j.msg)
 	}()
-	st.completions <- c
+	st.completions.push(c)
 }
 
 // rmq_producer_poll_completions implements the ABI function of the same name: takes up to max_completions finished asynchronous sends, waiting at most timeout_ms for the first.
@@ -647,8 +778,18 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 	if maxCompletions <= 0 || timeoutMs < 0 {
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_completions must be > 0 and timeout_ms >= 0"))
 	}
-	done := takeBatch(st.completions, int(maxCompletions), time.Duration(timeoutMs)*time.Millisecond, nil)
+	st.mu.RLock()
+	closed := st.closed
+	st.mu.RUnlock()
+	if closed {
+		timeoutMs = 0 // nothing more will come
+	}
+	done := st.completions.take(int(maxCompletions), time.Duration(timeoutMs)*time.Millisecond)
 	if len(done) == 0 {
+		if closed {
+			takeHandle(h) // closed and every outcome taken: release the handle
+			return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
+		}
 		return C.RMQ_OK
 	}
 	var buf []byte
@@ -656,7 +797,7 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 		buf = binary.LittleEndian.AppendUint64(buf, c.token)
 		var code int32
 		var errText string
-		r := &primitive.SendResult{MessageQueue: &primitive.MessageQueue{}}
+		r := &primitive.SendResult{MessageQueue: &primitive.MessageQueue{}, MsgID: c.msgID}
 		if c.err != nil {
 			code = classify(c.err)
 			errText = c.err.Error()
@@ -680,52 +821,49 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 	return C.RMQ_OK
 }
 
-// rmq_producer_close implements the ABI function of the same name: shuts the producer down and releases its handle.
+// rmq_producer_close implements the ABI function of the same name: shuts the producer down; outcomes of asynchronous sends stay available to rmq_producer_poll_completions until taken.
 // The contract is in rmq_native.h.
 //
 //export rmq_producer_close
 func rmq_producer_close(h C.uint64_t) (rc C.int32_t) {
 	defer guard(&rc)
-	st, ok := takeHandle(h).(*producerState)
+	v, _ := lookup(h)
+	st, ok := v.(*producerState)
 	if !ok {
 		return C.RMQ_OK // idempotent: unknown or already closed
 	}
 	st.mu.Lock()
+	again := st.closing
 	st.closing = true // from now on no send starts
 	st.mu.Unlock()
+	if again {
+		return C.RMQ_OK
+	}
 	if st.tx != nil {
 		st.tx.close() // transactions still waiting end as UNKNOWN
 	}
-	// Asynchronous sends not started yet are dropped, not sent: their
-	// outcomes could no longer be reported.
+	// Asynchronous sends not started yet are not sent: they complete with
+	// RMQ_ERR_CLOSED. Sends already written are waited for (each bounded by
+	// its timeout) and report their real outcome.
 	st.qmu.Lock()
-	dropped := len(st.queue)
+	queued := st.queue
 	st.queue = nil
 	st.qmu.Unlock()
-	for i := 0; i < dropped; i++ {
+	for _, j := range queued {
+		st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
+			err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
 		st.inflight.Done()
 	}
-	// Let asynchronous sends finish (each bounded by its timeout) while
-	// draining their completions, which nobody will poll any more.
-	drained := make(chan struct{})
-	go func() {
-		st.inflight.Wait()
-		close(drained)
-	}()
-	for waiting := true; waiting; {
-		select {
-		case <-st.completions:
-		case <-drained:
-			waiting = false
-		}
-	}
+	st.inflight.Wait()
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if !st.closed {
-		st.closed = true
-		if err := st.shutdown(); err != nil {
-			return fail(errf(C.RMQ_ERR_STATE, "producer shutdown: %v", err))
-		}
+	st.closed = true
+	err := st.shutdown()
+	st.mu.Unlock()
+	if st.completions.empty() {
+		takeHandle(h) // else the poll that takes the last outcome releases it
+	}
+	if err != nil {
+		return fail(errf(C.RMQ_ERR_STATE, "producer shutdown: %v", err))
 	}
 	return C.RMQ_OK
 }

@@ -21,7 +21,7 @@
  *   UTF-8, need not be NUL-terminated and is only read during the call (the
  *   library copies what it keeps). Pointers are read-only for the library
  *   unless documented as outputs. A NULL pointer with length 0 is an empty
- *   string.
+ *   string. A length must be 0 .. 2^31-1 (RMQ_ERR_INVALID_ARGUMENT else).
  * Ownership: memory returned through a uint8_t** output is allocated by the
  *   library and MUST be released with rmq_free() -- never with the caller's
  *   own free() (on Windows the C runtimes differ). Caller-provided structs and
@@ -49,6 +49,13 @@ extern "C" {
 #define RMQ_ERR_NO_ROUTE 7         /* the topic has no route (not created?) */
 #define RMQ_ERR_STATE 8            /* client could not start / wrong state */
 #define RMQ_ERR_AUTH 9             /* credentials refused by the broker (ACL) */
+#define RMQ_ERR_FORBIDDEN 10       /* the broker does not take the request now (code 16
+                                      "... is forbidden": read-only broker or topic) */
+#define RMQ_ERR_REJECTED 11        /* the broker refused the request for good (e.g. code 13,
+                                      message illegal): repeating it fails again */
+#define RMQ_ERR_SEND_UNKNOWN 12    /* a send's outcome is unknown (written, no answer in
+                                      time): the message may be stored; the error names
+                                      its "msg_id <id>", and a retry may duplicate it */
 
 /* ---- send status (rmq_send_result.status) ---------------------------- */
 #define RMQ_SEND_OK 0
@@ -165,7 +172,13 @@ int32_t rmq_producer_new(char *config, int64_t config_len,
                          uint64_t *out_handle);
 
 /* Sends one message synchronously; waits at most timeout_ms (<= 0: the
- * producer's send timeout). Fills *out on success. */
+ * producer's send timeout). Fills *out on success.
+ * Sends (also batches and asynchronous sends) are retried by the library
+ * up to "retries" times, each attempt with the same message id, and no
+ * attempt starts after the deadline. RMQ_ERR_TIMEOUT: not sent (no attempt
+ * reached the broker); RMQ_ERR_SEND_UNKNOWN: an attempt was written but not
+ * answered in time, so the message may be stored (the error names its
+ * msg_id; a new send may duplicate it). */
 int32_t rmq_producer_send(uint64_t producer, rmq_message *msg,
                           int32_t timeout_ms, rmq_send_result *out);
 
@@ -200,9 +213,12 @@ int32_t rmq_producer_poll_completions(uint64_t producer,
                                       int32_t timeout_ms, uint8_t **out,
                                       int64_t *out_len, int32_t *out_count);
 
-/* Shuts the producer down and releases its handle. Asynchronous sends
- * still running are waited for (each at most its timeout); their outcomes
- * are dropped. Idempotent. Works for transaction producers too. */
+/* Shuts the producer down. Asynchronous sends still queued (not started)
+ * complete with RMQ_ERR_CLOSED (not sent); sends already running are waited
+ * for (each at most its timeout) and complete with their real outcome.
+ * Outcomes not yet taken stay available to rmq_producer_poll_completions
+ * until taken; the handle is released once none is left (the poll then
+ * returns RMQ_ERR_CLOSED). Idempotent. Works for transaction producers too. */
 int32_t rmq_producer_close(uint64_t producer);
 
 /* ---- transactions -------------------------------------------------------- */

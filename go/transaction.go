@@ -182,24 +182,31 @@ func rmq_tx_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq
 	st.inflight.Add(1)
 	st.mu.RUnlock()
 	go func() {
+		var res *primitive.TransactionSendResult
 		defer st.inflight.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		res, err := st.tp.SendMessageInTransaction(ctx, msg)
-		if err != nil {
-			run.err = sendError(err, st, msg.Topic, timeout)
-		} else if res.State != primitive.CommitMessageState && res.SendResult != nil && res.SendResult.Status != primitive.SendOK {
+		defer func() {
+			if r := recover(); r != nil { // report, and never leave rmq_tx_send/rmq_tx_end waiting
+				reportPanic("transaction send", r)
+				run.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic) in the transaction send: %v", r)
+				res = nil
+			}
+			if run.err != nil {
+				select {
+				case run.started <- run.err: // rmq_tx_send still waits
+				default:
+				}
+			}
+			run.result <- res
+		}()
+		run.err = st.sendWithRetries(timeout, []*primitive.Message{msg}, func(ctx context.Context) (err error) {
+			res, err = st.tp.SendMessageInTransaction(ctx, msg)
+			return err
+		})
+		if run.err == nil && res.State != primitive.CommitMessageState && res.SendResult != nil && res.SendResult.Status != primitive.SendOK {
 			// the half message was not stored well: the SDK rolled back
 			// without asking the caller
 			run.err = errf(C.RMQ_ERR_BROKER, "half message of the transaction not stored (send status %d); rolled back", res.SendResult.Status)
 		}
-		if run.err != nil {
-			select {
-			case run.started <- run.err: // rmq_tx_send still waits
-			default:
-			}
-		}
-		run.result <- res
 	}()
 	if err := <-run.started; err != nil {
 		t.mu.Lock()

@@ -133,3 +133,29 @@ def test_instance_names_that_cannot_be_file_names_are_rejected(rocketmq_namesrv:
         Producer(rocketmq_namesrv, instance_name=bad)
     with pytest.raises(rmq_native.InvalidArgumentError, match="instance_name"):
         Consumer(rocketmq_namesrv, "g", "t", instance_name=bad)
+
+
+def test_every_status_code_has_its_own_exception_class() -> None:
+    from rmq_native import _ffi
+    from rmq_native.errors import error_for_code
+
+    lib = _ffi.lib()
+    codes = {name: getattr(lib, name) for name in dir(lib) if name.startswith("RMQ_ERR_")}
+    assert len(codes) >= 12
+    classes = {}
+    for name, code in codes.items():
+        exc = error_for_code(code, "x")
+        assert type(exc) is not rmq_native.RocketMQError, f"{name} has no exception class"
+        assert exc.code == code and type(exc).default_code == code, name
+        classes[type(exc)] = name
+    assert len(classes) == len(codes), "two status codes share an exception class"
+
+
+def test_send_unknown_error_carries_the_msg_id() -> None:
+    from rmq_native.errors import error_for_code
+
+    e = error_for_code(rmq_native.RocketMQError.code_send_unknown,
+                       "rmq_native: send to topic \"t\": no answer within 1ms, the message may have been stored "
+                       "(msg_id 7F0000010001ABCD); sending it again may duplicate it: request timeout")
+    assert isinstance(e, rmq_native.SendUnknownError) and isinstance(e, rmq_native.TimeoutError)
+    assert e.msg_id == "7F0000010001ABCD" and e.retriable

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -146,3 +147,57 @@ def test_fork_child_gets_clear_error_instead_of_hanging() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], timeout=60)
     assert r.returncode == 0
+
+
+def test_huge_lengths_are_rejected_not_truncated_or_fatal() -> None:
+    """int64 lengths beyond a C int: [2^31, 2^32) used to abort the process
+    (Go out-of-memory fatal error), larger ones were silently truncated.
+    Run in a child process so that a regression cannot kill the test run."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import rmq_native
+        from rmq_native import _ffi
+        lib, ffi = _ffi.lib(), _ffi.ffi
+        buf = ffi.new("char[]", b'{"name_server": "127.0.0.1:9876"}')
+        out = ffi.new("uint64_t *")
+        for n in (2**31, 2**31 + 5, 2**32 - 1, 2**32 + 3, 2**40 + 3, 2**63 - 1, -1):
+            for fn, args in (("rmq_producer_new", (buf, n, out)), ("rmq_consumer_new", (buf, n, out)),
+                             ("rmq_set_state_dir", (buf, n))):
+                rc = getattr(lib, fn)(*args)
+                err = _ffi.last_error()
+                if rc != lib.RMQ_ERR_INVALID_ARGUMENT or "length" not in err:
+                    print(fn, n, rc, err)
+                    sys.exit(1)
+        print("ok")
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(Path(rmq_native.__file__).parents[1])})
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr[-2000:])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_fork_child_of_a_parent_that_never_loaded_the_library_can_use_it(rocketmq_namesrv: str) -> None:
+    code = (
+        "import os, sys\n"
+        "import rmq_native\n"
+        "from rmq_native import _ffi\n"
+        "assert _ffi._lib is None\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    try:\n"
+        f"        with rmq_native.Admin({rocketmq_namesrv!r}) as a:\n"
+        "            a.create_topic('fork_child_topic', queues=1)\n"
+        f"        with rmq_native.Producer({rocketmq_namesrv!r}) as p:\n"
+        "            p.send('fork_child_topic', b'from the child')\n"
+        "    except BaseException as e:\n"
+        "        print(repr(e), flush=True)\n"
+        "        os._exit(3)\n"
+        "    os._exit(0)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(Path(rmq_native.__file__).parents[1])})
+    assert r.returncode == 0, (r.stdout, r.stderr[-2000:])

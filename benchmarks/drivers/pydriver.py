@@ -329,7 +329,10 @@ def latency(a, spec: dict) -> dict:
             if sent >= born:  # ignore leftovers of an earlier run on this topic
                 lats.append((now - sent) / 1e6)
 
-    th = threading.Thread(target=a.consume, args=(topic, spec["group"], False, on_body, stop), daemon=True)
+    # from the first offset: with "last", a new group fixes each queue's start
+    # at its first pull and skips what was stored on that queue just before
+    # (leftovers of earlier runs are filtered by their send time above)
+    th = threading.Thread(target=a.consume, args=(topic, spec["group"], True, on_body, stop), daemon=True)
     th.start()
     a.producer()
     body = make_body(spec.get("size", 1024))

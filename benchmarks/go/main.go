@@ -288,7 +288,9 @@ func drain(s Spec) Result {
 }
 
 func latency(s Spec) Result {
-	c := newConsumer(s, consumer.ConsumeFromLastOffset)
+	// from the first offset: with "last", a new group fixes each queue's start
+	// at its first pull and skips what was stored on that queue just before
+	c := newConsumer(s, consumer.ConsumeFromFirstOffset)
 	var mu sync.Mutex
 	var lats []float64
 	var warmSeen atomic.Bool

@@ -121,7 +121,7 @@ class NativeClient:
         _ffi.check(getattr(lib, new_fn)(config, len(config), out))
         self._handle: int = out[0]
         self._close_lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _release, close_fn, self._handle)
+        self._finalizer: weakref.finalize[..., Any] = weakref.finalize(self, _release, close_fn, self._handle)
 
     def _h(self) -> int:
         h = self._handle

@@ -32,6 +32,7 @@ ffi: Any = FFI()  # typed loosely: cdata types are only known at run time
 _lib: Any = None
 _lock = threading.Lock()
 _forked = False
+_runtime_started = False  # the library was loaded: the Go runtime runs in this process
 
 
 def cdef_from_header(text: str) -> str:
@@ -87,8 +88,12 @@ def state_dir() -> Path:
 
 
 def _after_fork_in_child() -> None:
+    # Only a parent that loaded the library (and so started the Go runtime)
+    # leaves the child unusable; a child of a parent that never loaded it
+    # loads its own copy on first use.
     global _forked
-    _forked = True
+    if _runtime_started:
+        _forked = True
 
 
 if hasattr(os, "register_at_fork"):
@@ -107,6 +112,7 @@ def _load() -> Any:
             "'python build_dll.py' (needs Go and a C compiler)."
         )
     ffi.cdef(cdef_from_header(HEADER.read_text(encoding="utf-8")))
+    global _runtime_started
     try:
         lib = ffi.dlopen(str(path))
     except OSError as e:
@@ -117,6 +123,7 @@ def _load() -> Any:
                 " toolchain may need its runtime DLLs; reinstall the rmq-native wheel)"
             )
         raise LibraryError(f"rmq_native: cannot load {path}: {e}{hint}") from e
+    _runtime_started = True
     buf = ffi.new("char[]", 64)
     lib.rmq_version(buf, 64)
     version = ffi.string(buf).decode()

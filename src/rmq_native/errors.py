@@ -6,6 +6,8 @@ message; :func:`error_for_code` maps the code to one of these classes.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "RocketMQError",
     "InvalidArgumentError",
@@ -17,6 +19,9 @@ __all__ = [
     "NoRouteError",
     "ClientStateError",
     "AuthenticationError",
+    "ForbiddenError",
+    "MessageRejectedError",
+    "SendUnknownError",
     "LibraryError",
     "error_for_code",
 ]
@@ -39,6 +44,9 @@ class RocketMQError(Exception):
     code_no_route = 7
     code_state = 8
     code_auth = 9
+    code_forbidden = 10
+    code_rejected = 11
+    code_send_unknown = 12
 
     default_code = 8
     retriable_default = False
@@ -63,10 +71,36 @@ class ClosedError(RocketMQError):
 
 
 class TimeoutError(RocketMQError):  # noqa: A001 - deliberately mirrors the builtin name
-    """The operation did not complete within its timeout."""
+    """The operation did not complete within its timeout. For a send: the
+    message was not sent (no attempt reached the broker); when it may have
+    been, the send raises the subclass :class:`SendUnknownError`."""
 
     default_code = RocketMQError.code_timeout
     retriable_default = True
+
+
+_MSG_ID_RE = re.compile(r"\bmsg_id ([0-9A-Fa-f,]+)")
+
+
+class SendUnknownError(TimeoutError):
+    """A send's outcome is unknown: the request was written to the broker
+    but no answer came before the deadline, so the message may or may not
+    be stored. Sending it again may store a duplicate; every attempt of one
+    send carries the same id, so consumers can deduplicate by
+    :attr:`msg_id` (``Message.msg_id``).
+
+    Attributes:
+        msg_id: the id the message has if it was stored (a batch: the ids,
+            comma-separated).
+    """
+
+    default_code = RocketMQError.code_send_unknown
+
+    def __init__(self, message: str, *, code: int | None = None, retriable: bool | None = None,
+                 msg_id: str | None = None) -> None:
+        super().__init__(message, code=code, retriable=retriable)
+        m = _MSG_ID_RE.search(message)
+        self.msg_id: str = msg_id or (m.group(1) if m else "")
 
 
 class UnreachableError(RocketMQError, ConnectionError):
@@ -77,10 +111,21 @@ class UnreachableError(RocketMQError, ConnectionError):
 
 
 class BrokerError(RocketMQError):
-    """The broker rejected the request."""
+    """The broker rejected the request (busy, flush timeout, system error);
+    a later attempt may succeed."""
 
     default_code = RocketMQError.code_broker
     retriable_default = True
+
+
+class MessageRejectedError(BrokerError):
+    """The broker refused the request for good: the same request fails
+    again (response code 13 "message illegal", e.g. a body over the broker's
+    ``maxMessageSize``; 3 request not supported; 15 version not supported).
+    ``retriable`` is False."""
+
+    default_code = RocketMQError.code_rejected
+    retriable_default = False
 
 
 class InternalError(RocketMQError):
@@ -109,6 +154,18 @@ class AuthenticationError(RocketMQError, PermissionError):
     default_code = RocketMQError.code_auth
 
 
+class ForbiddenError(RocketMQError, PermissionError):
+    """The broker does not take this request now, whoever asks: it is
+    read-only (``brokerPermission``, e.g. drained for maintenance) or the
+    topic's permission forbids it (response code 16 "... sending message is
+    forbidden"). Not a credentials problem (that is
+    :class:`AuthenticationError`). Retriable: the permission may come back,
+    or another broker may take the message."""
+
+    default_code = RocketMQError.code_forbidden
+    retriable_default = True
+
+
 class LibraryError(RocketMQError, ImportError):
     """The native library is missing, cannot be loaded, or has another version."""
 
@@ -127,6 +184,9 @@ _BY_CODE: dict[int, type[RocketMQError]] = {
         NoRouteError,
         ClientStateError,
         AuthenticationError,
+        ForbiddenError,
+        MessageRejectedError,
+        SendUnknownError,
     )
 }
 

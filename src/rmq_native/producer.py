@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import datetime as _dt
 import itertools
 import logging
 import math
 import struct
+import sys
 import threading
 import time
 import weakref
@@ -29,7 +31,7 @@ from ._client import (
     to_body,
     to_ms,
 )
-from .errors import ClosedError, InvalidArgumentError, error_for_code
+from .errors import ClosedError, InvalidArgumentError, SendUnknownError, error_for_code
 from .message import Message, OutgoingMessage, SendResult, SendStatus, TransactionState
 
 __all__ = ["Producer", "TransactionProducer"]
@@ -91,13 +93,20 @@ def _pull_loop(ref: weakref.ReferenceType[Any], poll: str, max_items: int,
         del owner
         if not h:
             return
-        if poll_fn(h, max_items, 200, out, out_len, count) != 0 or not count[0]:
-            continue
-        data = _ffi.take_buffer(out[0], out_len[0])
-        owner = ref()
-        if owner is not None:
-            handle(owner, h, data, count[0])
-        del owner
+        try:
+            if poll_fn(h, max_items, 200, out, out_len, count) != 0:
+                time.sleep(0.01)  # closed: the owner's handle goes to 0 in a moment
+                continue
+            if not count[0]:
+                continue
+            data = _ffi.take_buffer(out[0], out_len[0])
+            owner = ref()
+            if owner is not None:
+                handle(owner, h, data, count[0])
+        except Exception:  # the thread must outlive any failure: report, go on
+            logger.exception("rmq_native: %s failed; the thread goes on", threading.current_thread().name)
+            time.sleep(0.05)  # no busy loop if the failure repeats
+        owner = None
 
 
 def _resolve_futures(producer: Producer, h: int, data: bytes, count: int) -> None:
@@ -118,7 +127,10 @@ def _resolve_futures(producer: Producer, h: int, data: bytes, count: int) -> Non
         if fut is None:
             continue
         if status:
-            fut.set_exception(error_for_code(status, fields[4]))
+            err = error_for_code(status, fields[4])
+            if isinstance(err, SendUnknownError) and not err.msg_id:
+                err.msg_id = fields[0]
+            fut.set_exception(err)
         else:
             fut.set_result(SendResult(topic, fields[0], queue_id, offset, SendStatus(send_status), fields[1],
                                       fields[2], fields[3]))
@@ -265,7 +277,8 @@ class Producer(_ProducerBase):
         name_server: ``"host:port"`` of the name server (several separated by ``;``).
         group: the producer group.
         send_timeout: seconds one send may take, retries included.
-        retries: how many times a failed send is retried (on another broker if any).
+        retries: how many times a failed send is retried (on the next queue, never
+            after the send's deadline; every attempt carries the same msg_id).
         namespace: prefix isolating topics and groups.
         access_key, secret_key: ACL credentials.
         instance_name: the client instance name; unique per producer by default.
@@ -301,6 +314,13 @@ class Producer(_ProducerBase):
         self._futures_lock = threading.Lock()
         self._tokens = itertools.count(1)
         self._pump: threading.Thread | None = None
+        # Closed by _close_at_exit (flushing first) rather than by the
+        # finalizer's own exit hook, which runs before it and would drop
+        # queued sends.
+        self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _discard, self._handle)
+        self._finalizer.atexit = False
+        _open_producers.add(self)
 
     def __enter__(self) -> Producer:
         return self
@@ -339,7 +359,13 @@ class Producer(_ProducerBase):
         Raises:
             InvalidArgumentError: bad topic, empty or oversized body, bad tags/keys/properties.
             TypeError: an argument of the wrong type.
-            TimeoutError, UnreachableError, NoRouteError, BrokerError: the send failed.
+            TimeoutError: not sent within the timeout (no attempt reached the broker).
+            SendUnknownError: (a TimeoutError) the message was written but not
+                confirmed in time: it may be stored; ``e.msg_id`` is its id
+                (sending again may duplicate it).
+            UnreachableError, NoRouteError, BrokerError, ForbiddenError: the send
+                failed after the producer's retries (each with the same msg_id).
+            MessageRejectedError: the broker refused the message for good.
             ClosedError: the producer is closed.
         """
         m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties, delay_level=delay_level,
@@ -454,14 +480,87 @@ class Producer(_ProducerBase):
 
     def close(self) -> None:
         """Wait for asynchronous sends (at most the send timeout), then shut
-        the producer down. Idempotent."""
-        if self._handle:
-            self.flush(self._send_timeout + 1)
-        self._release_handle()
+        the producer down. Idempotent.
+
+        Sends still queued after that wait are not sent: their futures fail
+        with :class:`ClosedError`. Sends already written are waited for (each
+        at most its timeout) and their futures get their real outcome.
+        """
+        self._close(self._send_timeout + 1)
+
+    def _close(self, wait: float) -> None:
+        """close(), waiting at most wait seconds for queued sends to finish."""
+        with self._close_lock:
+            h = self._handle
+            if not h:
+                return
+            self.flush(wait)
+            lib = _ffi.lib()
+            lib.rmq_producer_close(h)
+            # take the outcomes left (the completion thread may take some
+            # too) until the library released the handle
+            out = _ffi.ffi.new("uint8_t **")
+            out_len = _ffi.ffi.new("int64_t *")
+            count = _ffi.ffi.new("int32_t *")
+            while lib.rmq_producer_poll_completions(h, 512, 0, out, out_len, count) == 0:
+                if count[0]:
+                    _resolve_futures(self, h, _ffi.take_buffer(out[0], out_len[0]), count[0])
+            self._handle = 0
+            self._finalizer.detach()
+            _open_producers.discard(self)
+        if self._pump is not None and self._pump is not threading.current_thread():
+            self._pump.join(2)  # it may hold outcomes it took before the handle went
         with self._futures_lock:
             left, self._futures = self._futures, {}
         for _, fut in left.values():
             fut.set_exception(ClosedError("rmq_native: producer closed before the send completed"))
+
+    def _close_at_exit(self) -> None:
+        """Close at interpreter exit: flush (at most the send timeout), close,
+        and warn (logger and stderr) how many queued sends were not sent."""
+        with self._futures_lock:
+            pending = [f for _, f in self._futures.values()]
+        self._close(self._send_timeout)
+        if not pending:
+            return
+        failed = sum(1 for f in pending if not f.done() or f.exception() is not None)
+        if failed:
+            text = (f"rmq_native: at exit, {failed} of {len(pending)} asynchronous sends of producer "
+                    f"group={self.group!r} still pending without close() could not be sent "
+                    f"within the send timeout ({self._send_timeout:g} s)")
+            logger.warning(text)
+            try:
+                print(text, file=sys.stderr, flush=True)
+            except (OSError, ValueError):  # stderr closed
+                pass
+
+
+_open_producers: weakref.WeakSet[Producer] = weakref.WeakSet()
+
+
+def _discard(handle: int) -> None:
+    """Finalizer of a producer collected without close(): shut it down and
+    drop the outcomes nobody can receive any more."""
+    try:
+        lib = _ffi.lib()
+        lib.rmq_producer_close(handle)
+        out = _ffi.ffi.new("uint8_t **")
+        out_len = _ffi.ffi.new("int64_t *")
+        count = _ffi.ffi.new("int32_t *")
+        while lib.rmq_producer_poll_completions(handle, 512, 0, out, out_len, count) == 0:
+            _ffi.take_buffer(out[0], out_len[0])
+    except Exception:  # pragma: no cover - the process may be shutting down
+        pass
+
+
+@atexit.register
+def _close_producers_at_exit() -> None:
+    """At interpreter exit, flush and close the producers still open."""
+    for p in list(_open_producers):
+        try:
+            p._close_at_exit()
+        except Exception:
+            logger.exception("rmq_native: closing a producer at exit failed")
 
 
 class TransactionProducer(_ProducerBase):

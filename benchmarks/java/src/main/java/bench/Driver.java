@@ -189,7 +189,9 @@ public final class Driver {
     }
 
     static Map<String, Object> latency() throws Exception {
-        DefaultMQPushConsumer c = consumer(ConsumeFromWhere.CONSUME_FROM_LAST_OFFSET);
+        // from the first offset: with "last", a new group fixes each queue's start
+        // at its first pull and skips what was stored on that queue just before
+        DefaultMQPushConsumer c = consumer(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         List<Double> lats = new ArrayList<>();
         AtomicBoolean warmSeen = new AtomicBoolean();
         c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {

@@ -1,0 +1,307 @@
+"""The producer's delivery contract (issue 11, items 7, 8, 10, 12): sends
+queued at exit are flushed, a timeout never hides a stored message or
+stores copies with other ids, close() reports real outcomes, the broker's
+refusals map to the right exceptions, helper threads survive failures."""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from conftest import unique
+
+import rmq_native
+from rmq_native import Consumer, Producer, devbroker
+from rmq_native import producer as producer_mod
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def stored(ns: str, topic: str, want: int, quiet: float = 5.0, timeout: float = 120.0) -> list[rmq_native.Message]:
+    """Every message of topic, read by a new group from the first offset:
+    until want arrived and then nothing for quiet seconds (or timeout)."""
+    got: list[rmq_native.Message] = []
+    deadline = time.monotonic() + timeout
+    with Consumer(ns, unique("G"), topic, from_where="first") as c:
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            m = c.receive(timeout=1)
+            if m is not None:
+                m.ack()
+                got.append(m)
+                last = time.monotonic()
+            elif len(got) >= want and time.monotonic() - last > quiet:
+                break
+            elif time.monotonic() - last > max(quiet, 30):
+                break
+    return got
+
+
+def run_script(code: str, ns: str, topic: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    script = f"import sys\nsys.path.insert(0, {SRC!r})\nNS, TOPIC = {ns!r}, {topic!r}\n" + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------- item 7: exit without close()
+
+
+def test_exit_without_close_flushes_queued_async_sends(rocketmq_namesrv: str, topic: str) -> None:
+    r = run_script(
+        """
+        import rmq_native
+        p = rmq_native.Producer(NS, send_timeout=10)
+        for i in range(5000):
+            p.send_async(TOPIC, f"exit-{i}")
+        # no close(), no flush(): the interpreter exits here
+        """,
+        rocketmq_namesrv, topic,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "could not be sent" not in r.stderr, r.stderr
+    bodies = {m.body for m in stored(rocketmq_namesrv, topic, 5000)}
+    assert bodies == {f"exit-{i}".encode() for i in range(5000)}
+
+
+def test_exit_warns_how_many_sends_could_not_be_sent(rocketmq_namesrv: str, topic: str) -> None:
+    # a send timeout of 50 ms bounds the flush at exit: most of the 5,000
+    # sends are still queued then and are not sent
+    r = run_script(
+        """
+        import logging, rmq_native
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("LOGGER %(name)s %(levelname)s %(message)s"))
+        logging.getLogger("rmq_native").addHandler(h)
+        p = rmq_native.Producer(NS, send_timeout=0.05)
+        for i in range(5000):
+            p.send_async(TOPIC, f"exit-{i}")
+        """,
+        rocketmq_namesrv, topic,
+    )
+    assert r.returncode == 0, r.stderr
+    plain = [ln for ln in r.stderr.splitlines() if ln.startswith("rmq_native: at exit,")]
+    logged = [ln for ln in r.stderr.splitlines() if ln.startswith("LOGGER rmq_native WARNING rmq_native: at exit,")]
+    assert plain and logged, r.stderr
+    m = re.search(r"at exit, (\d+) of (\d+) asynchronous sends", plain[0])
+    assert m, plain[0]
+    failed, pending = int(m.group(1)), int(m.group(2))
+    assert 0 < failed <= pending <= 5000
+    # the warning counts what was not stored: at least 5,000 - failed arrived
+    got = stored(rocketmq_namesrv, topic, 5000 - failed, quiet=3)
+    assert len({m.body for m in got}) >= 5000 - failed
+
+
+# ---------------------------------------------------------------- item 8: unknown outcomes, one id
+
+
+def test_timeout_reports_unknown_outcome_with_the_stored_msg_id(rocketmq_namesrv: str, topic: str) -> None:
+    """With a 1 ms deadline some sends are written but not answered in
+    time: they raise SendUnknownError naming the id the stored copy has.
+    No send stores copies after its deadline (at most one copy per send)."""
+    outcome: dict[str, tuple[str, str]] = {}
+    with Producer(rocketmq_namesrv, retries=2) as p:
+        p.send(topic, b"warm-up", keys="warm")
+        for i in range(300):
+            key = f"k{i}"
+            try:
+                r = p.send(topic, f"m{i}", keys=key, timeout=0.001)
+                outcome[key] = ("ok", r.msg_id)
+            except rmq_native.SendUnknownError as e:
+                assert e.msg_id and e.retriable and isinstance(e, rmq_native.TimeoutError)
+                assert e.code == rmq_native.RocketMQError.code_send_unknown
+                outcome[key] = ("unknown", e.msg_id)
+            except rmq_native.TimeoutError:
+                outcome[key] = ("not sent", "")
+    unknown = [k for k, (kind, _) in outcome.items() if kind == "unknown"]
+    assert unknown, f"no send ran into its deadline after being written: {outcome}"
+    copies: dict[str, list[str]] = {}
+    for m in stored(rocketmq_namesrv, topic, sum(1 for kind, _ in outcome.values() if kind == "ok") + 1):
+        copies.setdefault(m.keys[0], []).append(m.msg_id)
+    for key, (kind, msg_id) in outcome.items():
+        ids = copies.get(key, [])
+        assert len(ids) <= 1, f"{key} ({kind}) stored {len(ids)} times: {ids}"
+        if kind == "ok":
+            assert ids == [msg_id]
+        elif kind == "unknown":
+            assert ids in ([], [msg_id]), (key, ids, msg_id)
+        else:
+            assert ids == [], f"{key} raised a plain TimeoutError (not sent) but was stored"
+
+
+def test_close_resolves_in_flight_sends_with_their_real_outcome(rocketmq_namesrv: str, topic: str) -> None:
+    """close() right after 5,000 send_async: every future is resolved, and no
+    future reports 'not sent' for a message that was stored."""
+    p = Producer(rocketmq_namesrv, send_timeout=0.3)
+    futures = {f"k{i}": p.send_async(topic, f"m{i}", keys=f"k{i}") for i in range(5000)}
+    p.close()
+    assert all(f.done() for f in futures.values())
+    kinds: dict[str, int] = {}
+    for f in futures.values():
+        e = f.exception()
+        kinds[type(e).__name__ if e else "ok"] = kinds.get(type(e).__name__ if e else "ok", 0) + 1
+    ok = {k: f.result().msg_id for k, f in futures.items() if f.exception() is None}
+    copies: dict[str, list[str]] = {}
+    for m in stored(rocketmq_namesrv, topic, len(ok), quiet=3):
+        copies.setdefault(m.keys[0], []).append(m.msg_id)
+    for key, f in futures.items():
+        e = f.exception()
+        ids = copies.get(key, [])
+        assert len(ids) <= 1, (key, ids)
+        if e is None:
+            assert ids == [ok[key]], (key, ids)
+        elif isinstance(e, rmq_native.SendUnknownError):
+            assert ids in ([], [e.msg_id]), (key, ids, e.msg_id)
+        else:
+            assert ids == [], f"{key}: future failed with {e!r} ({kinds}) but the message was stored"
+
+
+# ---------------------------------------------------------------- item 10: refusals by code and remark
+
+ACL_NS_PORT, ACL_BROKER_PORT = 29976, 31011
+UPDATE_BROKER_CONFIG, UPDATE_AND_CREATE_TOPIC = 25, 17
+
+
+@pytest.fixture(scope="module")
+def acl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An own dev broker with ACL on (this module makes it read-only)."""
+    home = tmp_path_factory.mktemp("refusals")
+    ns = devbroker.start(namesrv_port=ACL_NS_PORT, broker_port=ACL_BROKER_PORT, home=home, acl=True, quiet=True)
+    try:
+        yield ns
+    finally:
+        devbroker.stop(home=home)
+
+
+CREDS = {"access_key": devbroker.ACL_ACCESS_KEY, "secret_key": devbroker.ACL_SECRET_KEY}
+
+
+def _message_illegal(ns: str, topic: str) -> None:
+    # the broker's maxMessageSize is 4 MiB; the producer lets 5 MiB through
+    with Producer(ns, max_message_size=8 * 1024 * 1024, compress_over=0, **CREDS) as p:
+        p.send(topic, b"x" * (5 * 1024 * 1024))
+
+
+def _read_only_broker(ns: str, topic: str) -> None:
+    # A broker made read-only (brokerPermission=4, the usual drain for
+    # maintenance) refuses writes to orderly topics with code 16 "the
+    # broker[...] sending message is forbidden" (other topics' routes steer
+    # producers away instead).
+    addr = f"127.0.0.1:{ACL_BROKER_PORT}"
+    creds = (devbroker.ACL_ACCESS_KEY, devbroker.ACL_SECRET_KEY)
+    ordered = unique("TO")
+    header, _ = devbroker.remoting_request(addr, UPDATE_AND_CREATE_TOPIC, {
+        "topic": ordered, "defaultTopic": "TBW102", "readQueueNums": "2", "writeQueueNums": "2", "perm": "6",
+        "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "true"}, credentials=creds)
+    assert header.get("code") == 0, header
+    with Producer(ns, retries=1, **CREDS) as p:
+        deadline = time.monotonic() + 60
+        while True:  # until the route is known (and cached from now on)
+            try:
+                p.send(ordered, b"route is cached")
+                break
+            except rmq_native.NoRouteError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        header, _ = devbroker.remoting_request(addr, UPDATE_BROKER_CONFIG, {}, b"brokerPermission=4\n",
+                                               credentials=creds)
+        assert header.get("code") == 0, header
+        try:
+            p.send(ordered, b"refused")
+        finally:
+            devbroker.remoting_request(addr, UPDATE_BROKER_CONFIG, {}, b"brokerPermission=6\n", credentials=creds)
+
+
+def _wrong_secret(ns: str, topic: str) -> None:
+    with Producer(ns, access_key=devbroker.ACL_ACCESS_KEY, secret_key="wrong-secret") as p:
+        p.send(topic, b"refused")
+
+
+#: (case, broker response, action, exception class, retriable)
+REFUSALS: list[tuple[str, str, Callable[[str, str], None], type[rmq_native.RocketMQError], bool]] = [
+    ("body over the broker's limit", "13 message illegal", _message_illegal, rmq_native.MessageRejectedError, False),
+    ("read-only broker", "16 sending message is forbidden", _read_only_broker, rmq_native.ForbiddenError, True),
+    ("wrong secret key (ACL)", "16 signature / no permission", _wrong_secret, rmq_native.AuthenticationError, False),
+]
+
+
+def test_broker_refusals_map_by_code_and_remark(acl_broker: str) -> None:
+    topic = unique("TR")
+    with rmq_native.Admin(acl_broker, **CREDS) as a:
+        a.create_topic(topic, queues=2)
+    failures = []
+    for case, response, action, cls, retriable in REFUSALS:
+        try:
+            action(acl_broker, topic)
+        except rmq_native.RocketMQError as e:
+            if type(e) is not cls or e.retriable != retriable:
+                failures.append(f"{case} ({response}): {type(e).__name__} retriable={e.retriable}: {e}")
+        else:
+            failures.append(f"{case} ({response}): no error")
+    assert not failures, "\n".join(failures)
+    assert issubclass(rmq_native.ForbiddenError, PermissionError)
+    assert not issubclass(rmq_native.ForbiddenError, rmq_native.AuthenticationError)
+
+
+# ---------------------------------------------------------------- item 12: helper threads survive
+
+
+def test_completion_thread_survives_an_exception(
+    rocketmq_namesrv: str, topic: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = producer_mod._resolve_futures
+    calls = []
+
+    def flaky(*args: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom in the completion thread")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(producer_mod, "_resolve_futures", flaky)
+    with caplog.at_level(logging.ERROR, logger="rmq_native"), Producer(rocketmq_namesrv) as p:
+        p.send_async(topic, b"first batch: its outcome is lost with the exception")
+        deadline = time.monotonic() + 30
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        f = p.send_async(topic, b"second")
+        assert f.result(timeout=30).status == rmq_native.SendStatus.SEND_OK
+        assert p._pump is not None and p._pump.is_alive()
+    assert any("boom in the completion thread" in r.getMessage() or (r.exc_info and "boom" in str(r.exc_info[1]))
+               for r in caplog.records)
+
+
+def test_transaction_check_thread_survives_an_exception(
+    rocketmq_namesrv: str, topic: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = producer_mod._answer_checks
+    calls = []
+
+    def flaky(*args: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom in the check thread")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(producer_mod, "_answer_checks", flaky)
+    answered = threading.Event()
+
+    def check(msg: rmq_native.Message) -> rmq_native.TransactionState:
+        answered.set()
+        return rmq_native.TransactionState.COMMIT
+
+    with caplog.at_level(logging.ERROR, logger="rmq_native"), \
+            rmq_native.TransactionProducer(rocketmq_namesrv, unique("TXP"), check) as tp:
+        tp.send_in_transaction(topic, b"unknown", execute=lambda m: rmq_native.TransactionState.UNKNOWN)
+        # the first batch of checks raises; the broker asks again (every 3 s
+        # on the dev broker) and the surviving thread answers
+        assert answered.wait(120), "the check thread did not answer after its first failure"
+    assert calls[0] == 1 and len(calls) >= 2
+    assert any("rmq_native-tx-checks failed" in r.getMessage() for r in caplog.records)
