@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"encoding/binary"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,8 @@ type requests struct {
 	outcomes chan requestOutcome
 	done     chan struct{} // closed when the producer closes
 	once     sync.Once
+	mu       sync.Mutex
+	known    map[string]bool // topics whose broker knows this producer (registerForReplies)
 }
 
 var requestsOf sync.Map // *producerState -> *requests
@@ -45,8 +48,39 @@ func requestsFor(st *producerState) *requests {
 	if r, ok := requestsOf.Load(st); ok {
 		return r.(*requests)
 	}
-	r, _ := requestsOf.LoadOrStore(st, &requests{outcomes: make(chan requestOutcome, 256), done: make(chan struct{})})
+	r, _ := requestsOf.LoadOrStore(st, &requests{outcomes: make(chan requestOutcome, 256), done: make(chan struct{}),
+		known: map[string]bool{}})
 	return r.(*requests)
+}
+
+// registerForReplies makes sure the broker of topic knows the producer's
+// client before its first request there: the broker pushes a reply only to
+// a client registered by a heartbeat. The SDK (v2.1.2) sends that heartbeat
+// only when the name server does not know the topic (the Java client: when
+// the client has no route for it yet), so a first request to an existing
+// topic waits up to 30 s for the periodic heartbeat and its reply is
+// refused ("channel of <client> not found"). The SDK offers no public call
+// for this: its client's exported methods are reached by reflection.
+func (r *requests) registerForReplies(p interface{}, topic string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.known[topic] {
+		return
+	}
+	defer func() { _ = recover() }() // another SDK version: the request still works, later
+	v := reflect.ValueOf(p)
+	for v.Kind() == reflect.Ptr || v.Kind() == reflect.Interface {
+		v = v.Elem()
+	}
+	f := v.FieldByName("client")
+	if !f.IsValid() {
+		return
+	}
+	client := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+	ns := client.MethodByName("GetNameSrv").Call(nil)[0]
+	ns.MethodByName("UpdateTopicRouteInfo").Call([]reflect.Value{reflect.ValueOf(topic)})
+	client.MethodByName("SendHeartbeatToAllBrokerWithLock").Call(nil)
+	r.known[topic] = true
 }
 
 // endRequests drops the outcomes of a closing producer's requests; requests
@@ -70,6 +104,7 @@ func (st *producerState) request(r *requests, token uint64, msg *primitive.Messa
 		case <-r.done:
 		}
 	}()
+	r.registerForReplies(st.p, msg.Topic)
 	o.reply, o.err = st.p.Request(context.Background(), timeout, msg)
 	switch {
 	case o.err != nil && strings.Contains(o.err.Error(), "wait reply message timeout"):

@@ -26,7 +26,7 @@ from . import producer as _producer
 from ._client import check_timeout
 from .message import Message, SendResult
 
-__all__ = ["Producer", "Consumer"]
+__all__ = ["Producer", "Consumer", "reply"]
 
 
 class Producer:
@@ -55,6 +55,15 @@ class Producer:
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: self._sync.send_batch(topic, items, **options)
         )
+
+    async def request(self, topic: str, body: bytes | str, **options: Any) -> Message:
+        """Send a request and await the reply; takes the options of
+        :meth:`rmq_native.Producer.request` (request/reply, issue 16)."""
+        return await asyncio.wrap_future(self._sync.request_async(topic, body, **options))
+
+    def stats(self) -> dict[str, Any]:
+        """The producer's counters (see :meth:`rmq_native.Producer.stats`)."""
+        return self._sync.stats()
 
     async def close(self) -> None:
         """Wait for pending sends, then close. Idempotent."""
@@ -116,3 +125,16 @@ class Consumer:
     async def close(self) -> None:
         """Stop consuming (see :meth:`rmq_native.Consumer.close`). Idempotent."""
         await self._close(False)
+
+    def stats(self) -> dict[str, Any]:
+        """The consumer's counters (see :meth:`rmq_native.Consumer.stats`)."""
+        return self._sync.stats()
+
+
+# ---- request/reply (issue 16) -------------------------------------------------
+
+
+async def reply(msg: Message, body: bytes | str, **options: Any) -> None:
+    """Answer a request (see :meth:`rmq_native.Message.reply`) without
+    blocking the event loop; ``await p.request(...)`` is on :class:`Producer`."""
+    await asyncio.get_running_loop().run_in_executor(None, lambda: msg.reply(body, **options))

@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any, Iterator, Mapping
 
-from . import _ffi
+from . import _ffi, _request
 from ._client import (
     NativeClient,
     call_in_slices,
@@ -22,6 +22,7 @@ from ._client import (
 )
 from .errors import ClosedError, InvalidArgumentError
 from .message import Message
+from .stats import ConsumerStats
 
 __all__ = ["Consumer"]
 
@@ -104,6 +105,9 @@ class Consumer(NativeClient):
         max_inflight: messages per topic handed out and not yet settled.
         batch_size: messages fetched from the library per call.
         orderly: deliver each queue's messages strictly in order.
+        trace: record every delivery in the broker's message trace topic
+            (RocketMQ message trace, as the Java client's ``enableMsgTrace``).
+        trace_topic: the trace topic (default ``RMQ_SYS_TRACE_TOPIC``).
 
     Delivery contract: a message is acknowledged when the ``messages()``
     loop asks for the next one, or by ``msg.ack()``; ``msg.nack()`` asks for
@@ -135,6 +139,8 @@ class Consumer(NativeClient):
         access_key: str | None = None,
         secret_key: str | None = None,
         instance_name: str | None = None,
+        trace: bool = False,
+        trace_topic: str | None = None,
     ) -> None:
         self._handle = 0
         name_server = check_name_server(name_server)
@@ -182,6 +188,12 @@ class Consumer(NativeClient):
         self._acks: list[int] = []  # auto-acknowledgements not yet sent
         self._held: Message | None = None  # yielded by messages(), not yet settled
         self._lock = threading.RLock()
+        # -- observability and replies (stats.py, _request.py; issue 16)
+        check_type("trace", trace, bool, "a bool")
+        if trace_topic is not None:
+            check_topic(trace_topic, "trace_topic")
+        self._stats = ConsumerStats(group, max_reconsume_times)
+        self._credentials = (access_key, secret_key)  # for the reply producer
         super().__init__(
             "rmq_consumer_new",
             "rmq_consumer_close",
@@ -199,6 +211,8 @@ class Consumer(NativeClient):
                 access_key=access_key,
                 secret_key=secret_key,
                 instance_name=instance_name,
+                trace=trace or None,
+                trace_topic=trace_topic,
             ),
         )
 
@@ -208,6 +222,18 @@ class Consumer(NativeClient):
 
     def __enter__(self) -> Consumer:
         return self
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this consumer (exact, cheap to call at any time):
+
+        ``received``: messages handed to the application; ``acked`` /
+        ``nacked``: of those, settled by acknowledgement / handed back;
+        ``redelivered``: received with ``reconsume_times > 0``;
+        ``in_flight``: received and not settled; ``buffered``: fetched from
+        the library, not yet handed out; ``dlq``: nacked messages that went
+        to ``%DLQ%<group>`` (their ``max_reconsume_times`` was reached).
+        """
+        return self._stats.snapshot(len(self._buffer))
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self._close(failed=exc_type is not None)
@@ -238,11 +264,13 @@ class Consumer(NativeClient):
             if self._held is msg:
                 self._held = None
             self._send_settle([msg._delivery_id], nack, delay_level)
+            self._stats.settled(msg, nack)  # stats.py
 
     def _auto_ack(self, msg: Message) -> None:
         if not msg._settled:
             msg._settled = True
             self._acks.append(msg._delivery_id)
+            self._stats.settled(msg, False)  # stats.py
 
     def _resolve_held(self, ack: bool) -> None:
         held, self._held = self._held, None
@@ -278,7 +306,9 @@ class Consumer(NativeClient):
             if not self._buffer and not self._fetch(timeout):
                 self._flush_acks()
                 return None
-            return self._buffer.popleft()
+            msg = self._buffer.popleft()
+            self._stats.received(msg)  # stats.py
+            return msg
 
     def receive(self, timeout: float | None = None) -> Message | None:
         """Wait for one message; None when none came within ``timeout``
@@ -322,6 +352,8 @@ class Consumer(NativeClient):
                 except ClosedError:
                     pass
                 self._buffer.clear()  # never handed out: redelivered
+            _request.close_replier(self)  # _request.py
+            self._stats.close()  # stats.py
             self._release_handle()
 
     def close(self) -> None:

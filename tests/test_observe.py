@@ -1,0 +1,214 @@
+"""Issue 16: client statistics, request/reply, RocketMQ message trace and
+OpenTelemetry, against the real dev broker."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import rmq_native
+from rmq_native import Consumer, Producer, TransactionState
+
+from conftest import unique
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _drain(c: Consumer, n: int, deadline: float = 60.0, on_msg: Callable[[Any], None] | None = None) -> list[Any]:
+    got: list[Any] = []
+    end = time.monotonic() + deadline
+    while len(got) < n and time.monotonic() < end:
+        m = c.receive(timeout=1.0)
+        if m is None:
+            continue
+        got.append(m)
+        if on_msg is not None:
+            on_msg(m)
+    return got
+
+
+# -- stats ---------------------------------------------------------------
+
+
+def test_producer_stats_count_known_traffic(rocketmq_namesrv: str, topic: str) -> None:
+    with Producer(rocketmq_namesrv, unique("P")) as p:
+        assert p.stats() == {"sent": 0, "send_failed": 0, "in_flight": 0, "queued": 0, "p50_ms": None,
+                             "p99_ms": None, "latency_window": 0}
+        for i in range(5):
+            p.send(topic, f"s{i}")
+        futs = [p.send_async(topic, f"a{i}") for i in range(7)]
+        p.send_batch(topic, [b"b1", b"b2", b"b3"])
+        p.send_oneway(topic, b"o")
+        with pytest.raises(rmq_native.InvalidArgumentError, match="reserved"):
+            p.send(topic, b"x", properties={"UNIQ_KEY": "x"})  # refused by the library
+        with pytest.raises(rmq_native.InvalidArgumentError):
+            p.send(topic, b"")
+        concurrent.futures.wait(futs, timeout=30)
+        assert all(f.result() for f in futs)
+        s = p.stats()
+        assert s["sent"] == 5 + 7 + 3 + 1
+        assert s["send_failed"] == 2
+        assert s["in_flight"] == 0 and s["queued"] == 0
+        assert s["latency_window"] == 5 + 7 + 1 + 1
+        assert 0 < s["p50_ms"] <= s["p99_ms"] < 30_000
+
+
+def test_producer_stats_in_flight_and_queued(rocketmq_namesrv: str, topic: str) -> None:
+    with Producer(rocketmq_namesrv, unique("P")) as p:
+        p.send(topic, b"warm")
+        futs = [p.send_async(topic, b"x" * 100) for _ in range(200)]
+        s = p.stats()
+        left = sum(not f.done() for f in futs)
+        assert s["queued"] == s["in_flight"] and s["queued"] >= left  # futures finish after the snapshot
+        p.flush(30)
+        s = p.stats()
+        assert (s["sent"], s["in_flight"], s["queued"]) == (201, 0, 0)
+
+
+def test_transaction_producer_stats(rocketmq_namesrv: str, topic: str) -> None:
+    with rmq_native.TransactionProducer(rocketmq_namesrv, unique("TX"), lambda m: TransactionState.COMMIT) as p:
+        p.send_in_transaction(topic, b"t", execute=lambda m: TransactionState.COMMIT)
+        with pytest.raises(RuntimeError):
+            p.send_in_transaction(topic, b"t", execute=lambda m: (_ for _ in ()).throw(RuntimeError("boom")))
+        s = p.stats()
+        assert (s["sent"], s["send_failed"], s["in_flight"]) == (1, 1, 0)
+
+
+def test_consumer_stats_count_known_traffic(rocketmq_namesrv: str, topic: str, group: str) -> None:
+    with Producer(rocketmq_namesrv, unique("P")) as p:
+        for i in range(10):
+            p.send(topic, f"m{i}")
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first", max_reconsume_times=1) as c:
+        first = _drain(c, 10)
+        assert len(first) == 10
+        s = c.stats()
+        assert (s["received"], s["in_flight"], s["acked"]) == (10, 10, 0)
+        for m in first[:7]:
+            m.ack()
+        for m in first[7:]:
+            m.nack(delay_level=1)  # redelivered after about 1 s
+        s = c.stats()
+        assert (s["acked"], s["nacked"], s["in_flight"], s["dlq"]) == (7, 3, 0, 0)
+        again = _drain(c, 3)
+        assert sorted(m.body for m in again) == sorted(m.body for m in first[7:])
+        assert all(m.reconsume_times == 1 for m in again)
+        for m in again[:2]:
+            m.nack(delay_level=1)  # reconsume_times reached max_reconsume_times=1: dead letters
+        for m in c.messages(timeout=0.1):
+            pass
+        again[2].ack()
+        s = c.stats()
+        assert s == {"received": 13, "acked": 8, "nacked": 5, "redelivered": 3, "in_flight": 0,
+                     "buffered": s["buffered"], "dlq": 2}
+        assert s["buffered"] == 0
+
+
+def test_consumer_stats_auto_ack_in_loop(rocketmq_namesrv: str, topic: str, group: str) -> None:
+    with Producer(rocketmq_namesrv, unique("P")) as p:
+        for i in range(6):
+            p.send(topic, f"m{i}")
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        n = 0
+        for _ in c.messages(timeout=10):
+            n += 1
+            if n == 6:
+                break
+        s = c.stats()
+        assert (s["received"], s["acked"], s["in_flight"]) == (6, 5, 1)  # the last one is held
+    assert c.stats()["acked"] == 6  # the with block acknowledged it
+
+
+# -- request/reply --------------------------------------------------------
+
+
+def _replier(ns: str, topic: str, stop: threading.Event, answer: Callable[[Any], bytes]) -> threading.Thread:
+    def run() -> None:
+        with Consumer(ns, unique("RG"), topic, from_where="first") as c:
+            while not stop.is_set():
+                for msg in c.messages(timeout=0.5):
+                    msg.reply(answer(msg), properties={"echo": msg.properties.get("q", "")})
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_request_answered_by_reply(rocketmq_namesrv: str, topic: str) -> None:
+    stop = threading.Event()
+    t = _replier(rocketmq_namesrv, topic, stop, lambda m: b"re: " + m.body)
+    try:
+        with Producer(rocketmq_namesrv, unique("P")) as p:
+            # the replier needs a moment to be assigned the queues
+            end = time.monotonic() + 60
+            while True:
+                try:
+                    reply = p.request(topic, b"ping", timeout=5, properties={"q": "1"})
+                    break
+                except rmq_native.TimeoutError:
+                    assert time.monotonic() < end, "no reply within 60 s"
+            assert reply.body == b"re: ping"
+            assert reply.properties["echo"] == "1"
+            futs = [p.request_async(topic, f"n{i}", timeout=10) for i in range(5)]
+            assert sorted(f.result(timeout=30).body for f in futs) == [f"re: n{i}".encode() for i in range(5)]
+            s = p.stats()
+            assert s["in_flight"] == 0 and s["sent"] >= 6
+    finally:
+        stop.set()
+        t.join(10)
+
+
+def test_unanswered_request_times_out(rocketmq_namesrv: str, topic: str) -> None:
+    with Producer(rocketmq_namesrv, unique("P")) as p:
+        start = time.monotonic()
+        with pytest.raises(rmq_native.TimeoutError):
+            p.request(topic, b"anyone?", timeout=1.5)
+        assert 1.0 < time.monotonic() - start < 20
+        fut = p.request_async(topic, b"anyone?", timeout=1)
+        with pytest.raises(rmq_native.TimeoutError):
+            fut.result(timeout=20)
+
+
+def test_reply_rules(rocketmq_namesrv: str, topic: str, group: str) -> None:
+    with Producer(rocketmq_namesrv, unique("P"), trace=True) as traced:
+        with pytest.raises(rmq_native.ClientStateError):
+            traced.request(topic, b"x")
+        traced.send(topic, b"plain")
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        (m,) = _drain(c, 1)
+        with pytest.raises(rmq_native.InvalidArgumentError, match="not a request"):
+            m.reply(b"r")
+        m.ack()
+        with pytest.raises(rmq_native.ClientStateError):
+            m.reply(b"r")
+
+
+def test_aio_request_reply(rocketmq_namesrv: str, topic: str) -> None:
+    import asyncio
+
+    from rmq_native import aio
+
+    stop = threading.Event()
+    t = _replier(rocketmq_namesrv, topic, stop, lambda m: m.body.upper())
+
+    async def main() -> bytes:
+        async with aio.Producer(rocketmq_namesrv, unique("P")) as p:
+            end = time.monotonic() + 60
+            while True:
+                try:
+                    return (await p.request(topic, b"hello", timeout=5)).body
+                except rmq_native.TimeoutError:
+                    assert time.monotonic() < end
+
+    try:
+        assert asyncio.run(main()) == b"HELLO"
+    finally:
+        stop.set()
+        t.join(10)
