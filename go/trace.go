@@ -6,7 +6,16 @@ package main
 import "C"
 
 import (
+	"sort"
+	"strings"
+	"sync"
+
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+var (
+	traceMu          sync.Mutex
+	traceNameServers string // of the process's trace client, once created
 )
 
 // traceOptions are the configuration keys that turn on RocketMQ message
@@ -36,14 +45,25 @@ func (t traceOptions) traceConfig(addrs []string, group, accessKey, secretKey st
 			return nil, err
 		}
 	}
-	cfg := &primitive.TraceConfig{TraceTopic: t.TraceTopic, GroupName: group, Access: primitive.Local,
-		NamesrvAddrs: addrs}
+	var cr primitive.Credentials
 	if accessKey != "" || secretKey != "" {
-		cr, err := credentials(accessKey, secretKey)
-		if err != nil {
+		var err error
+		if cr, err = credentials(accessKey, secretKey); err != nil {
 			return nil, err
 		}
-		cfg.Credentials = cr
 	}
-	return cfg, nil
+	// The SDK's trace client is cached for the process: another name server
+	// would make the SDK (v2.1.2) panic at client creation.
+	sorted := append([]string(nil), addrs...)
+	sort.Strings(sorted)
+	key := strings.Join(sorted, ";")
+	traceMu.Lock()
+	defer traceMu.Unlock()
+	if traceNameServers != "" && traceNameServers != key {
+		return nil, errf(C.RMQ_ERR_STATE, "message trace works with one name server per process (the SDK's trace "+
+			"client is shared): this process traces through %s, not %s", traceNameServers, key)
+	}
+	traceNameServers = key
+	return &primitive.TraceConfig{TraceTopic: t.TraceTopic, GroupName: group, Access: primitive.Local,
+		NamesrvAddrs: addrs, Credentials: cr}, nil
 }

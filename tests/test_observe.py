@@ -212,3 +212,95 @@ def test_aio_request_reply(rocketmq_namesrv: str, topic: str) -> None:
     finally:
         stop.set()
         t.join(10)
+
+
+# -- RocketMQ message trace -------------------------------------------------
+
+
+def _trace_records(ns: str, trace_topic: str, msg_id: str, kinds: set[str], deadline: float = 60.0) -> dict[str, list[str]]:
+    """Read the trace topic until records of every kind in ``kinds`` mention
+    msg_id. A record is ``kind \\x01 time \\x01 region \\x01 group \\x01 ...``;
+    records end with \\x02."""
+    found: dict[str, list[str]] = {}
+    end = time.monotonic() + deadline
+    with Consumer(ns, unique("TRG"), trace_topic, from_where="first") as c:
+        while not kinds <= set(found) and time.monotonic() < end:
+            for m in c.messages(timeout=1.0):
+                for rec in m.body.decode("utf-8", "replace").split("\x02"):
+                    fields = rec.split("\x01")
+                    if msg_id in fields:
+                        found.setdefault(fields[0], fields)
+                if kinds <= set(found):
+                    break
+    return found
+
+
+def test_message_trace_records_send_and_consume(rocketmq_namesrv: str, make_topic: Callable[..., str],
+                                                group: str) -> None:
+    topic, trace_topic = make_topic(), make_topic(1)
+    pgroup = unique("P")
+    with Producer(rocketmq_namesrv, pgroup, trace=True, trace_topic=trace_topic) as p:
+        r = p.send(topic, b"traced", tags="tg", keys="k1")
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first", trace=True, trace_topic=trace_topic) as c:
+        (m,) = _drain(c, 1)
+        assert m.msg_id == r.msg_id
+        m.ack()
+        time.sleep(1.0)  # the SDK sends trace records in batches, every few ms
+    found = _trace_records(rocketmq_namesrv, trace_topic, r.msg_id, {"Pub", "SubBefore", "SubAfter"})
+    assert set(found) >= {"Pub", "SubBefore", "SubAfter"}, found
+    pub = found["Pub"]
+    assert pub[3] == pgroup and pub[4] == topic and pub[6] == "tg" and pub[7] == "k1"
+    assert found["SubBefore"][3] == group
+    assert found["SubAfter"][-1] != "false" or "true" in found["SubAfter"]
+
+
+def test_trace_options_are_checked(rocketmq_namesrv: str) -> None:
+    with pytest.raises(TypeError):
+        Producer(rocketmq_namesrv, trace="yes")  # type: ignore[arg-type]
+    with pytest.raises(rmq_native.InvalidArgumentError):
+        Consumer(rocketmq_namesrv, unique("G"), "t", trace=True, trace_topic="bad topic")
+    with pytest.raises(rmq_native.InvalidArgumentError, match="trace_topic needs trace"):
+        Producer(rocketmq_namesrv, trace_topic="T1")
+
+
+def test_devbroker_trace_switch_writes_trace_topic_enable(tmp_path: Path) -> None:
+    from rmq_native import devbroker
+
+    _, on = devbroker._write_configs(tmp_path / "a", 1, 2, trace=True)
+    _, off = devbroker._write_configs(tmp_path / "b", 1, 2)
+    assert "traceTopicEnable=true" in on.read_text().splitlines()
+    assert "traceTopicEnable=false" in off.read_text().splitlines()
+
+
+_SYS_TRACE_SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from rmq_native import Admin, Producer
+from test_observe import _trace_records
+ns, topic = sys.argv[1], sys.argv[2]
+with Admin(ns) as a:
+    a.create_topic(topic, queues=1)
+with Producer(ns, "trace_switch_p", trace=True) as p:
+    r = p.send(topic, b"traced")
+found = _trace_records(ns, "RMQ_SYS_TRACE_TOPIC", r.msg_id, {{"Pub"}})
+print("FOUND" if "Pub" in found else "MISSING", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_devbroker_with_trace_switch_records_in_system_trace_topic(tmp_path: Path) -> None:
+    """A dev broker started with trace=True has RMQ_SYS_TRACE_TOPIC (its own
+    broker: the shared one must not be reconfigured). The client runs in a
+    process of its own: message trace serves one name server per process."""
+    from rmq_native import devbroker
+
+    if any(devbroker._port_in_use(p) for p in (39876, 40909, 40911, 40912)):
+        pytest.skip("test ports in use")
+    ns = devbroker.start(namesrv_port=39876, broker_port=40911, home=tmp_path / "home", trace=True, quiet=True)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+        r = subprocess.run([sys.executable, "-c", _SYS_TRACE_SCRIPT.format(tests=str(ROOT / "tests")), ns,
+                            unique("T")], env=env, capture_output=True, text=True, timeout=180)
+        assert "FOUND" in r.stdout, r.stdout + r.stderr[-3000:]
+    finally:
+        devbroker.stop(home=tmp_path / "home", clean=True, quiet=True)

@@ -838,7 +838,8 @@ def _props(values: Dict[str, Any]) -> str:
 
 
 def _write_configs(
-    sd: Path, namesrv_port: int, broker_port: int, name: str = BROKER_NAME, acl: bool = False
+    sd: Path, namesrv_port: int, broker_port: int, name: str = BROKER_NAME, acl: bool = False,
+    trace: bool = False,
 ) -> Tuple[Path, Path]:
     conf = sd / "conf"
     conf.mkdir(parents=True, exist_ok=True)
@@ -901,7 +902,8 @@ def _write_configs(
             "autoCreateTopicEnable": True,
             "autoCreateSubscriptionGroup": True,
             "enablePropertyFilter": True,
-            "traceTopicEnable": False,
+            # RMQ_SYS_TRACE_TOPIC for clients with trace=True (start(trace=True))
+            "traceTopicEnable": trace,
             "maxMessageSize": MAX_MESSAGE_SIZE,
             # small on-disk footprint
             "storePathRootDir": store,
@@ -1029,6 +1031,7 @@ def start(
     quiet: bool = False,
     brokers: Optional[int] = None,
     acl: Optional[bool] = None,
+    trace: bool = False,
 ) -> str:
     """Start (or reuse) the dev broker and return the name server address ``127.0.0.1:PORT``.
 
@@ -1040,6 +1043,9 @@ def start(
     dev broker of this state dir has); broker *i* uses ``broker_port + 10*i``.
     ``acl``: enable authentication/authorization with the test account
     ``ACL_ACCESS_KEY``/``ACL_SECRET_KEY`` (default off, or as running).
+    ``trace``: create the message trace topic ``RMQ_SYS_TRACE_TOPIC``
+    (``traceTopicEnable=true``) for clients with ``trace=True``; applies when
+    the broker is (re)started by this call.
     """
     log = _quiet if quiet else _info
     sd = state_dir(home)
@@ -1120,7 +1126,7 @@ def start(
         namesrv_conf = None
         for n in names:
             _broker_store(sd, n).mkdir(parents=True, exist_ok=True)
-            namesrv_conf, _ = _write_configs(sd, n_port, b_ports[n], n, acl)
+            namesrv_conf, _ = _write_configs(sd, n_port, b_ports[n], n, acl, trace)
         assert namesrv_conf is not None
         namesrv_addr = f"{HOST}:{n_port}"
         broker_addr = f"{HOST}:{b_port}"
