@@ -304,3 +304,97 @@ def test_devbroker_with_trace_switch_records_in_system_trace_topic(tmp_path: Pat
         assert "FOUND" in r.stdout, r.stdout + r.stderr[-3000:]
     finally:
         devbroker.stop(home=tmp_path / "home", clean=True, quiet=True)
+
+
+# -- OpenTelemetry --------------------------------------------------------
+
+_OTEL_PRODUCER = """
+import json, sys
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import rmq_native, rmq_native.otel
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+rmq_native.otel.instrument(tracer_provider=provider)
+ns, topic = sys.argv[1], sys.argv[2]
+with rmq_native.Producer(ns, "otel_p") as p:
+    r = p.send(topic, b"traced", tags="tg", keys=["k1", "k2"], properties={"a": "b"})
+(span,) = exporter.get_finished_spans()
+print(json.dumps({"trace_id": span.context.trace_id, "span_id": span.context.span_id, "name": span.name,
+                  "kind": span.kind.name, "attrs": dict(span.attributes), "msg_id": r.msg_id}))
+"""
+
+
+def test_otel_trace_continues_across_processes(rocketmq_namesrv: str, topic: str, group: str) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import rmq_native.otel
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    r = subprocess.run([sys.executable, "-c", _OTEL_PRODUCER, rocketmq_namesrv, topic], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pub = json.loads(r.stdout.strip().splitlines()[-1])
+    assert pub["kind"] == "PRODUCER" and pub["name"] == f"send {topic}"
+    assert pub["attrs"]["messaging.system"] == "rocketmq"
+    assert pub["attrs"]["messaging.destination.name"] == topic
+    assert pub["attrs"]["messaging.message.id"] == pub["msg_id"]
+    assert pub["attrs"]["messaging.rocketmq.message.tag"] == "tg"
+    assert pub["attrs"]["messaging.rocketmq.message.keys"] == ["k1", "k2"]
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    rmq_native.otel.instrument(tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader]))
+    try:
+        with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+            (m,) = _drain(c, 1)
+            assert m.properties["a"] == "b" and "traceparent" in m.properties
+            assert not exporter.get_finished_spans()  # the span lasts until the message is settled
+            m.ack()
+        with Producer(rocketmq_namesrv, unique("P")) as p:
+            p.send(topic, b"local")
+            with pytest.raises(rmq_native.InvalidArgumentError):
+                p.send(topic, b"")
+    finally:
+        rmq_native.otel.uninstrument()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    proc = spans[f"process {topic}"]
+    assert proc.context.trace_id == pub["trace_id"]  # one trace across the two processes
+    assert proc.parent is not None and proc.parent.span_id == pub["span_id"]
+    assert proc.kind.name == "CONSUMER"
+    a = proc.attributes
+    assert a["messaging.system"] == "rocketmq" and a["messaging.destination.name"] == topic
+    assert a["messaging.message.id"] == pub["msg_id"] and a["messaging.consumer.group.name"] == group
+    assert a["messaging.rocketmq.message.tag"] == "tg" and list(a["messaging.rocketmq.message.keys"]) == ["k1", "k2"]
+
+    points: dict[str, float] = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for dp in metric.data.data_points:
+                    v = getattr(dp, "value", None)
+                    if v is None:
+                        v = dp.count  # histogram
+                    key = metric.name + ("!" if "error.type" in dp.attributes else "")
+                    points[key] = points.get(key, 0) + v
+    assert points["messaging.client.consumed.messages"] == 1
+    assert points["rmq_native.consumer.acked.messages"] == 1
+    assert points["messaging.client.sent.messages"] == 1
+    assert points["messaging.client.sent.messages!"] == 1
+    assert points["messaging.client.operation.duration"] == 1
+    assert points["messaging.client.operation.duration!"] == 1
+
+
+def test_otel_not_imported_unless_used() -> None:
+    code = "import sys, rmq_native, rmq_native.aio; assert not any(m.startswith('opentelemetry') for m in sys.modules)"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
