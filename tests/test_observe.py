@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from conftest import unique
 
 import rmq_native
 from rmq_native import Consumer, Producer, TransactionState
-
-from conftest import unique
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,8 +102,6 @@ def test_consumer_stats_count_known_traffic(rocketmq_namesrv: str, topic: str, g
         assert all(m.reconsume_times == 1 for m in again)
         for m in again[:2]:
             m.nack(delay_level=1)  # reconsume_times reached max_reconsume_times=1: dead letters
-        for m in c.messages(timeout=0.1):
-            pass
         again[2].ack()
         s = c.stats()
         assert s == {"received": 13, "acked": 8, "nacked": 5, "redelivered": 3, "in_flight": 0,
@@ -217,7 +214,8 @@ def test_aio_request_reply(rocketmq_namesrv: str, topic: str) -> None:
 # -- RocketMQ message trace -------------------------------------------------
 
 
-def _trace_records(ns: str, trace_topic: str, msg_id: str, kinds: set[str], deadline: float = 60.0) -> dict[str, list[str]]:
+def _trace_records(ns: str, trace_topic: str, msg_id: str, kinds: set[str],
+                   deadline: float = 60.0) -> dict[str, list[str]]:
     """Read the trace topic until records of every kind in ``kinds`` mention
     msg_id. A record is ``kind \\x01 time \\x01 region \\x01 group \\x01 ...``;
     records end with \\x02."""

@@ -7,9 +7,7 @@ Afterwards every producer send makes a ``publish`` span (kind PRODUCER) and
 every message a consumer hands out a ``process`` span (kind CONSUMER) that
 lasts until the message is settled. The W3C trace context (``traceparent``,
 ``tracestate``) travels in message properties, so the consumer's span
-continues the producer's trace, across processes and with other clients that
-use the same property names (the OpenTelemetry Java agent's RocketMQ
-instrumentation does). Attributes follow the OpenTelemetry messaging
+continues the producer's trace, across processes. Attributes follow the OpenTelemetry messaging
 semantic conventions (``messaging.system="rocketmq"``,
 ``messaging.destination.name``, ``messaging.message.id``,
 ``messaging.rocketmq.message.tag``, ``messaging.rocketmq.message.keys``,
