@@ -24,7 +24,7 @@ def server() -> None:
 threading.Thread(target=server, daemon=True).start()
 
 with Producer(name_server, "example-rpc-client") as producer:
-    for attempt in range(30):  # the server's consumer takes a moment to start
+    for _attempt in range(30):  # the server's consumer takes a moment to start
         try:
             answer = producer.request(topic, "apples", timeout=3.0)
             break
