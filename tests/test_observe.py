@@ -157,6 +157,11 @@ def test_request_answered_by_reply(rocketmq_namesrv: str, topic: str) -> None:
             assert sorted(f.result(timeout=30).body for f in futs) == [f"re: n{i}".encode() for i in range(5)]
             s = p.stats()
             assert s["in_flight"] == 0 and s["sent"] >= 6
+        # a new producer's first request is answered at once: the library
+        # registers it with the broker first (the SDK would leave the broker
+        # unable to push the reply for up to 30 s)
+        with Producer(rocketmq_namesrv, unique("P")) as fresh:
+            assert fresh.request(topic, b"first", timeout=10).body == b"re: first"
     finally:
         stop.set()
         t.join(10)
