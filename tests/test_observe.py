@@ -254,7 +254,12 @@ def test_message_trace_records_send_and_consume(rocketmq_namesrv: str, make_topi
     pub = found["Pub"]
     assert pub[3] == pgroup and pub[4] == topic and pub[6] == "tg" and pub[7] == "k1"
     assert found["SubBefore"][3] == group
-    assert found["SubAfter"][-1] != "false" or "true" in found["SubAfter"]
+    after = found["SubAfter"]  # SubAfter, request id, msg id, cost, success, keys, context code, time, group
+    assert after[2] == r.msg_id and after[4] == "true" and after[8] == group
+    with rmq_native.TransactionProducer(rocketmq_namesrv, unique("TX"), lambda m: TransactionState.COMMIT,
+                                        trace=True, trace_topic=trace_topic) as tp:
+        tr = tp.send_in_transaction(topic, b"traced tx", execute=lambda m: TransactionState.COMMIT)
+    assert "Pub" in _trace_records(rocketmq_namesrv, trace_topic, tr.msg_id, {"Pub"})
 
 
 def test_trace_options_are_checked(rocketmq_namesrv: str) -> None:
