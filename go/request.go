@@ -159,7 +159,12 @@ func rmq_producer_poll_replies(h C.uint64_t, maxReplies C.int32_t, timeoutMs C.i
 	if maxReplies <= 0 || timeoutMs < 0 {
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_replies must be > 0 and timeout_ms >= 0"))
 	}
-	r := requestsFor(st)
+	v, ok := requestsOf.Load(st) // created by the first request; never here (a closing producer would leak it)
+	if !ok {
+		time.Sleep(min(time.Duration(timeoutMs)*time.Millisecond, 20*time.Millisecond))
+		return C.RMQ_OK
+	}
+	r := v.(*requests)
 	done := takeBatch(r.outcomes, int(maxReplies), time.Duration(timeoutMs)*time.Millisecond, r.done)
 	var buf []byte
 	for _, o := range done {
