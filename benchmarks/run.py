@@ -64,7 +64,11 @@ LABELS = {
     "java": "Java client",
     "rocketmq044": "rocketmq 0.4.4 (C++)",
     "grpc5": "rocketmq-python-client 5 (gRPC)",
+    # the cost of observability (issue 16): run only when asked (--systems)
+    "rmq_native+otel": "rmq_native, OpenTelemetry on",
+    "rmq_native+trace": "rmq_native, message trace on",
 }
+VARIANTS = ["rmq_native+otel", "rmq_native+trace"]
 WORKLOADS = ["sync1", "sync8", "async", "batch", "drain", "latency"]
 ROWS = [  # (workload key in results, label, unit, higher is better)
     ("sync1", "sync send, 1 thread", "msg/s", True),
@@ -320,10 +324,10 @@ class Bench:
         pydriver = str(HERE / "drivers" / "pydriver.py")
         for s in self.systems:
             try:
-                if s == "rmq_native":
+                if s == "rmq_native" or s in VARIANTS:
                     import rmq_native  # noqa: F401  (fails early with a clear error)
 
-                    self.cmd[s] = [sys.executable, pydriver, "rmq_native"]
+                    self.cmd[s] = [sys.executable, pydriver, s]
                 elif s == "go":
                     self.cmd[s] = [str(self.go_exe)]
                 elif s == "java":
@@ -591,7 +595,7 @@ def write_chart(path: Path, rows: List[Dict[str, Any]], systems: List[str], titl
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a small version of everything (< 2 min)")
-    ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma list of {SYSTEMS}")
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma list of {SYSTEMS + VARIANTS}")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma list of {WORKLOADS}")
     ap.add_argument("--rounds", type=int, default=None, help="rounds of the send workloads (full: 2, quick: 1)")
     ap.add_argument("--out", default=None, help="results basename (default: latest, or quick with --quick)")
@@ -600,7 +604,7 @@ def main() -> int:
     systems = [s for s in args.systems.split(",") if s]
     workloads = [w for w in args.workloads.split(",") if w]
     for s in systems:
-        if s not in SYSTEMS:
+        if s not in SYSTEMS and s not in VARIANTS:
             ap.error(f"unknown system {s}")
     for w in workloads:
         if w not in WORKLOADS:

@@ -52,7 +52,11 @@ def render() -> str:
             lines += render_class("rmq_native.", obj)
     lines += ["# rmq_native.aio", "", doc(aio), ""]
     for name in aio.__all__:
-        lines += render_class("rmq_native.aio.", getattr(aio, name))
+        obj = getattr(aio, name)
+        if inspect.isfunction(obj):
+            lines += [f"## `rmq_native.aio.{name}{signature(obj)}`", "", doc(obj), ""]
+        else:
+            lines += render_class("rmq_native.aio.", obj)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -41,6 +41,7 @@ type consumerConfig struct {
 	AccessKey         string         `json:"access_key"`
 	SecretKey         string         `json:"secret_key"`
 	Orderly           bool           `json:"orderly"`
+	traceOptions                     // "trace", "trace_topic" (trace.go)
 }
 
 // settlement is the caller's verdict on one delivery.
@@ -237,6 +238,11 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 			return fail(err)
 		}
 		opts = append(opts, consumer.WithCredentials(cr))
+	}
+	if tr, err := cfg.traceConfig(addrs, cfg.Group, cfg.AccessKey, cfg.SecretKey); err != nil { // message trace (trace.go)
+		return fail(err)
+	} else if tr != nil {
+		opts = append(opts, consumer.WithTrace(tr))
 	}
 	st := &consumerState{
 		orderly:   cfg.Orderly,

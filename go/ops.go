@@ -125,7 +125,7 @@ func (st *adminState) ask(role, addr string, code int, ext map[string]string) (*
 		return nil, err
 	}
 	if r.code != 0 {
-		return nil, errf(brokerCode(r.code), "%s %s refused the request: CODE %d %s", role, addr, r.code, r.remark)
+		return nil, errf(brokerCode(r.code, r.remark), "%s %s refused the request: CODE %d %s", role, addr, r.code, r.remark)
 	}
 	return r, nil
 }
@@ -186,7 +186,7 @@ func (st *adminState) route(full string) (*topicRoute, error) {
 		return nil, errf(C.RMQ_ERR_NO_ROUTE, "topic %q does not exist (no route at the name server)", full)
 	}
 	if r.code != 0 {
-		return nil, errf(brokerCode(r.code), "name server refused the route request for %q: CODE %d %s", full, r.code, r.remark)
+		return nil, errf(brokerCode(r.code, r.remark), "name server refused the route request for %q: CODE %d %s", full, r.code, r.remark)
 	}
 	rt := &topicRoute{addrs: brokerMasters(r.body)}
 	if m := queueDatasRe.FindSubmatch(r.body); m != nil {
@@ -377,7 +377,7 @@ func rmq_admin_list_topics(h C.uint64_t, includeSystem C.int32_t, out **C.uint8_
 			return err
 		}
 		if r.code != 0 {
-			return errf(brokerCode(r.code), "name server refused the topic list: CODE %d %s", r.code, r.remark)
+			return errf(brokerCode(r.code, r.remark), "name server refused the topic list: CODE %d %s", r.code, r.remark)
 		}
 		var list struct {
 			TopicList []string `json:"topicList"`
@@ -429,7 +429,7 @@ func (st *adminState) topicStats(full string) ([]queueStats, error) {
 			continue // the route is older than the broker's knowledge
 		}
 		if r.code != 0 {
-			return nil, errf(brokerCode(r.code), "broker %s refused the topic stats of %q: CODE %d %s", q.BrokerName, full, r.code, r.remark)
+			return nil, errf(brokerCode(r.code, r.remark), "broker %s refused the topic stats of %q: CODE %d %s", q.BrokerName, full, r.code, r.remark)
 		}
 		err = parseTable(r.body, func(k mqKey, v []byte) error {
 			var o struct {
@@ -756,7 +756,7 @@ func (st *adminState) resetOffset(group, topic string, mode int, timestampMs int
 			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "consumer group %q does not exist on broker %s", group, t.BrokerName)
 		}
 		if r.code != 0 {
-			return nil, errf(brokerCode(r.code), "broker %s refused the offset of %s queue %d: CODE %d %s", t.BrokerName, topic, t.QueueID, r.code, r.remark)
+			return nil, errf(brokerCode(r.code, r.remark), "broker %s refused the offset of %s queue %d: CODE %d %s", t.BrokerName, topic, t.QueueID, r.code, r.remark)
 		}
 	}
 	return targets, nil
@@ -835,7 +835,7 @@ func (st *adminState) queryIndex(full string, rt *topicRoute, key string, unique
 			continue
 		}
 		if r.code != 0 {
-			return nil, errf(brokerCode(r.code), "broker %s refused the message query: CODE %d %s", q.BrokerName, r.code, r.remark)
+			return nil, errf(brokerCode(r.code, r.remark), "broker %s refused the message query: CODE %d %s", q.BrokerName, r.code, r.remark)
 		}
 		for _, m := range primitive.DecodeMessage(r.body) {
 			// the index is a hash: keep only real matches
@@ -1028,7 +1028,7 @@ func rmq_admin_pull(h C.uint64_t, topicP *C.char, topicLen C.int64_t, brokerP *C
 		switch r.code {
 		case 0, respPullNotFound, respPullRetry, respPullOffsetMoved:
 		default:
-			return errf(brokerCode(r.code), "broker %s refused the pull of %s queue %d: CODE %d %s", broker, topic, int(queueID), r.code, r.remark)
+			return errf(brokerCode(r.code, r.remark), "broker %s refused the pull of %s queue %d: CODE %d %s", broker, topic, int(queueID), r.code, r.remark)
 		}
 		next, err := strconv.ParseInt(r.ext["nextBeginOffset"], 10, 64)
 		if err != nil {

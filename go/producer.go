@@ -39,6 +39,7 @@ type producerConfig struct {
 	CompressOver   *int   `json:"compress_over"`
 	CompressLevel  *int   `json:"compress_level"`
 	MaxMessageSize int    `json:"max_message_size"`
+	traceOptions          // "trace", "trace_topic" (trace.go)
 }
 
 type producerState struct {
@@ -175,6 +176,11 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 			return nil, err
 		}
 		opts = append(opts, producer.WithCredentials(cr))
+	}
+	if tr, err := cfg.traceConfig(addrs, group, cfg.AccessKey, cfg.SecretKey); err != nil { // message trace (trace.go)
+		return nil, err
+	} else if tr != nil {
+		opts = append(opts, producer.WithTrace(tr))
 	}
 	compressAt, level := 4096, 5
 	if cfg.CompressOver != nil {
@@ -839,6 +845,7 @@ func rmq_producer_close(h C.uint64_t) (rc C.int32_t) {
 	if again {
 		return C.RMQ_OK
 	}
+	endRequests(st) // request/reply (request.go)
 	if st.tx != nil {
 		st.tx.close() // transactions still waiting end as UNKNOWN
 	}

@@ -409,6 +409,43 @@ int32_t rmq_admin_pull(uint64_t admin, char *topic, int64_t topic_len,
 
 /* ---- end of operations -------------------------------------------------- */
 
+/* ---- observability and request/reply (issue 16) ------------------------ */
+
+/* Message trace: rmq_producer_new, rmq_tx_producer_new and rmq_consumer_new
+ * also accept "trace" (bool: record sends / deliveries in the trace topic the
+ * way the Java client does, RocketMQ RIP-6) and "trace_topic" (string,
+ * default RMQ_SYS_TRACE_TOPIC, which the broker creates when started with
+ * traceTopicEnable=true; another topic must exist). */
+
+/* Sends msg as a request (request/reply) and returns at once; a consumer
+ * answers it with rmq_consumer_reply. The reply, or the error (RMQ_ERR_TIMEOUT
+ * when none came within timeout_ms; <= 0: the producer's send timeout), is
+ * reported with the caller's token by rmq_producer_poll_replies. No delay,
+ * delivery time or sharding key. Not on a producer with "trace" on. */
+int32_t rmq_producer_request(uint64_t producer, rmq_message *msg,
+                             int32_t timeout_ms, uint64_t token);
+
+/* Takes up to max_replies finished requests, waiting at most timeout_ms for
+ * the first. *out (release with rmq_free; NULL when 0) holds *out_count
+ * records, each (little-endian):
+ *   uint64 token | int32 status (RMQ_OK or RMQ_ERR_*) | uint32 len + error
+ *   text | when status is RMQ_OK: the reply in the record layout of
+ *   rmq_consumer_poll (its delivery id is 0). */
+int32_t rmq_producer_poll_replies(uint64_t producer, int32_t max_replies,
+                                  int32_t timeout_ms, uint8_t **out,
+                                  int64_t *out_len, int32_t *out_count);
+
+/* Sends reply (body, tags, keys, properties; its topic is ignored) as the
+ * answer to the request delivered to consumer with delivery_id, through
+ * producer: to the request's "<CLUSTER>_REPLY_TOPIC" with its
+ * CORRELATION_ID, REPLY_TO_CLIENT and TTL, as the Java client's
+ * MessageUtil.createReplyMessage. The delivery must not be settled yet
+ * (RMQ_ERR_STATE); a message that is not a request is an
+ * RMQ_ERR_INVALID_ARGUMENT. Fills *out on success. */
+int32_t rmq_consumer_reply(uint64_t consumer, uint64_t delivery_id,
+                           uint64_t producer, rmq_message *reply,
+                           int32_t timeout_ms, rmq_send_result *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,6 +25,10 @@ EXPECTED = {
     "sql92.py": "big payment: payment of 500",
     "aio_example.py": "received 10 messages",
     "worker_pool.py": "20 jobs acknowledged by worker threads",
+    # issue 16: statistics, OpenTelemetry, request/reply
+    "stats.py": "producer: sent 40, failed 0, in flight 0",
+    "otel_tracing.py": "one trace: True",
+    "request_reply.py": "answer: price of pears: 42",
 }
 
 

@@ -31,15 +31,42 @@ def make_body(size: int) -> bytes:
 # --------------------------------------------------------------------------- adapters
 
 
+def _otel_on() -> None:
+    """spec "otel": true -- OpenTelemetry on, with SDK providers whose spans
+    are exported (batched) to nowhere and whose metrics are aggregated in
+    memory: the cost of instrumentation without the cost of a collector."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    import rmq_native.otel
+
+    class Drop(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            return SpanExportResult.SUCCESS
+
+    tp = TracerProvider()
+    tp.add_span_processor(BatchSpanProcessor(Drop()))
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    rmq_native.otel.instrument(tracer_provider=tp, meter_provider=mp)
+
+
 class RmqNative:
+    """spec options: "otel": true (OpenTelemetry on), "trace": true (RocketMQ
+    message trace on producer and consumer)."""
+
     def __init__(self, spec: dict) -> None:
         self.spec = spec
         self.p = None
+        self.trace = bool(spec.get("trace"))
+        if spec.get("otel"):
+            _otel_on()
 
     def producer(self) -> None:
         from rmq_native import Producer
 
-        self.p = Producer(self.spec["ns"], "bench_rmq_native_producer")
+        self.p = Producer(self.spec["ns"], "bench_rmq_native_producer", trace=self.trace)
 
     def send(self, topic: str, body: bytes) -> None:
         self.p.send(topic, body)
@@ -54,7 +81,8 @@ class RmqNative:
     def consume(self, topic: str, group: str, from_first: bool, on_body, stop: threading.Event) -> None:
         from rmq_native import Consumer
 
-        with Consumer(self.spec["ns"], group, topic, from_where="first" if from_first else "last") as c:
+        with Consumer(self.spec["ns"], group, topic, from_where="first" if from_first else "last",
+                      trace=self.trace) as c:
             while not stop.is_set():
                 for msg in c.messages(timeout=0.2):
                     on_body(msg.body)
@@ -380,6 +408,9 @@ def latency(a, spec: dict) -> dict:
 
 def main() -> int:
     system, spec = sys.argv[1], json.loads(sys.argv[2])
+    system, _, option = system.partition("+")  # rmq_native+otel, rmq_native+trace
+    if option:
+        spec[option] = True
     try:
         a = ADAPTERS[system](spec)
         w = spec["workload"]

@@ -36,7 +36,7 @@ from ._client import check_timeout
 from .errors import ClosedError
 from .message import Message, SendResult
 
-__all__ = ["Producer", "Consumer", "Reader"]
+__all__ = ["Producer", "Consumer", "Reader", "reply"]
 
 
 class Producer:
@@ -65,6 +65,15 @@ class Producer:
         return await asyncio.get_running_loop().run_in_executor(
             None, lambda: self._sync.send_batch(topic, items, **options)
         )
+
+    async def request(self, topic: str, body: bytes | str, **options: Any) -> Message:
+        """Send a request and await the reply; takes the options of
+        :meth:`rmq_native.Producer.request` (request/reply, issue 16)."""
+        return await asyncio.wrap_future(self._sync.request_async(topic, body, **options))
+
+    def stats(self) -> dict[str, Any]:
+        """The producer's counters (see :meth:`rmq_native.Producer.stats`)."""
+        return self._sync.stats()
 
     async def close(self) -> None:
         """Wait for pending sends, then close. Idempotent."""
@@ -165,6 +174,10 @@ class Consumer:
         """Stop consuming (see :meth:`rmq_native.Consumer.close`). Idempotent."""
         await self._close()
 
+    def stats(self) -> dict[str, Any]:
+        """The consumer's counters (see :meth:`rmq_native.Consumer.stats`)."""
+        return self._sync.stats()
+
 
 class Reader:
     """Asynchronous facade of :class:`rmq_native.Reader` (same arguments).
@@ -226,3 +239,12 @@ class Reader:
         """Release the reader. Idempotent."""
         await self._run(self._sync.close)
         self._pool.shutdown(wait=False)
+
+
+# ---- request/reply (issue 16) -------------------------------------------------
+
+
+async def reply(msg: Message, body: bytes | str, **options: Any) -> None:
+    """Answer a request (see :meth:`rmq_native.Message.reply`) without
+    blocking the event loop; ``await p.request(...)`` is on :class:`Producer`."""
+    await asyncio.get_running_loop().run_in_executor(None, lambda: msg.reply(body, **options))

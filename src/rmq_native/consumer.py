@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any, Iterator, Mapping
 
-from . import _ffi
+from . import _ffi, _request
 from ._client import (
     NativeClient,
     check_name_server,
@@ -21,6 +21,7 @@ from ._client import (
 )
 from .errors import ClosedError, InvalidArgumentError
 from .message import Message
+from .stats import ConsumerStats
 
 __all__ = ["Consumer"]
 
@@ -104,6 +105,9 @@ class Consumer(NativeClient):
         max_inflight: messages per topic handed out and not yet settled.
         batch_size: messages fetched from the library per call.
         orderly: deliver each queue's messages strictly in order.
+        trace: record every delivery in the broker's message trace topic
+            (RocketMQ message trace, as the Java client's ``enableMsgTrace``).
+        trace_topic: the trace topic (default ``RMQ_SYS_TRACE_TOPIC``).
 
     Delivery contract (at least once): a message is acknowledged only when
     the intent is certain — the ``messages()`` loop asks for the next one,
@@ -146,6 +150,8 @@ class Consumer(NativeClient):
         access_key: str | None = None,
         secret_key: str | None = None,
         instance_name: str | None = None,
+        trace: bool = False,
+        trace_topic: str | None = None,
     ) -> None:
         self._handle = 0
         name_server = check_name_server(name_server)
@@ -198,6 +204,12 @@ class Consumer(NativeClient):
         # Re-entrant: a generator finalized by the garbage collector gives
         # its message back from whatever code the thread was running.
         self._lock = threading.RLock()
+        # -- observability and replies (stats.py, _request.py; issue 16)
+        check_type("trace", trace, bool, "a bool")
+        if trace_topic is not None:
+            check_topic(trace_topic, "trace_topic")
+        self._stats = ConsumerStats(group, max_reconsume_times)
+        self._credentials = (access_key, secret_key)  # for the reply producer
         super().__init__(
             "rmq_consumer_new",
             "rmq_consumer_close",
@@ -215,6 +227,8 @@ class Consumer(NativeClient):
                 access_key=access_key,
                 secret_key=secret_key,
                 instance_name=instance_name,
+                trace=trace or None,
+                trace_topic=trace_topic,
             ),
         )
 
@@ -224,6 +238,18 @@ class Consumer(NativeClient):
 
     def __enter__(self) -> Consumer:
         return self
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this consumer (exact, cheap to call at any time):
+
+        ``received``: messages handed to the application; ``acked`` /
+        ``nacked``: of those, settled by acknowledgement / handed back;
+        ``redelivered``: received with ``reconsume_times > 0``;
+        ``in_flight``: received and not settled; ``buffered``: fetched from
+        the library, not yet handed out; ``dlq``: nacked messages that went
+        to ``%DLQ%<group>`` (their ``max_reconsume_times`` was reached).
+        """
+        return self._stats.snapshot(len(self._buffer))
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close()
@@ -253,6 +279,7 @@ class Consumer(NativeClient):
                 raise ClosedError("rmq_native: consumer is closed; the message will be redelivered")
             self._send_settle([msg._delivery_id], nack, delay_level)
             msg._settled = True
+            self._stats.settled(msg, nack)  # stats.py
 
     # -- the seam of the asyncio layer ----------------------------------------
 
@@ -271,6 +298,7 @@ class Consumer(NativeClient):
                 while self._buffer:
                     msg = self._buffer.popleft()
                     if not msg._settled:  # given back, then settled
+                        self._stats.received(msg)  # stats.py
                         return msg
                 self._flush_acks()
             if deadline is None:
@@ -305,6 +333,7 @@ class Consumer(NativeClient):
         with self._lock:
             if not msg._settled and not self._closing and msg not in self._buffer:
                 self._buffer.appendleft(msg)
+                self._stats.given_back(msg)  # stats.py: counted again when taken again
 
     def _advance(self, msg: Message) -> None:
         """A ``messages()`` loop asked for the message after ``msg``: the
@@ -313,6 +342,7 @@ class Consumer(NativeClient):
             if not msg._settled and not self._closing:
                 msg._settled = True
                 self._acks.append(msg._delivery_id)
+                self._stats.settled(msg, False)  # stats.py
 
     # -- receiving ----------------------------------------------------------
 
@@ -380,4 +410,6 @@ class Consumer(NativeClient):
                     pass
                 self._closing = True
                 self._buffer.clear()  # never settled: redelivered
+            _request.close_replier(self)  # _request.py
+            self._stats.close()  # stats.py
         self._release_handle()

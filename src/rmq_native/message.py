@@ -115,3 +115,23 @@ class Message:
         """
         if not self._settled and self._consumer is not None:
             self._consumer._settle(self, nack=True, delay_level=delay_level or 0)
+
+    # -- request/reply (_request.py, issue 16)
+
+    def reply(self, body: bytes | str, *, properties: Mapping[str, str] | None = None,
+              timeout: float | None = None) -> None:
+        """Answer a request sent with :meth:`Producer.request
+        <rmq_native.Producer.request>` (or a Java/Go client's request):
+        the reply goes to the requester, whose ``request()`` returns it.
+
+        Reply before the message is settled (in a ``messages()`` loop: in
+        the loop body). The consumer sends it through a producer of its own,
+        started at the first reply.
+
+        Raises:
+            ClientStateError: the message is already settled.
+            InvalidArgumentError: the message is not a request.
+        """
+        from ._request import reply
+
+        reply(self, body, properties=properties, timeout=timeout)

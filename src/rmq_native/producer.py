@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import Any, Callable, Iterable, Mapping, Union
 
-from . import _ffi
+from . import _ffi, _request
 from ._client import (
     MAX_MESSAGE_SIZE,
     NativeClient,
@@ -33,6 +33,7 @@ from ._client import (
 )
 from .errors import ClosedError, InvalidArgumentError, SendUnknownError, error_for_code
 from .message import Message, OutgoingMessage, SendResult, SendStatus, TransactionState
+from .stats import ProducerStats
 
 __all__ = ["Producer", "TransactionProducer"]
 
@@ -169,6 +170,8 @@ class _ProducerBase(NativeClient):
         compress_over: int,
         compress_level: int,
         max_message_size: int,
+        trace: bool = False,
+        trace_topic: str | None = None,
     ) -> None:
         self._handle = 0
         name_server = check_name_server(name_server)
@@ -191,6 +194,12 @@ class _ProducerBase(NativeClient):
         self._max_message_size = max_message_size or MAX_MESSAGE_SIZE
         self.name_server = name_server
         self.group = group
+        # -- observability (stats.py, issue 16)
+        check_type("trace", trace, bool, "a bool")
+        if trace_topic is not None:
+            check_topic(trace_topic, "trace_topic")
+        self._trace = trace
+        self._stats = ProducerStats(group)
         super().__init__(
             new_fn,
             "rmq_producer_close",
@@ -206,12 +215,26 @@ class _ProducerBase(NativeClient):
                 compress_over=compress_over,
                 compress_level=compress_level,
                 max_message_size=self._max_message_size,
+                trace=trace or None,
+                trace_topic=trace_topic,
             ),
         )
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<rmq_native.{type(self).__name__} group={self.group!r} name_server={self.name_server!r} {state}>"
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this producer (exact, cheap to call at any time):
+
+        ``sent`` / ``send_failed``: messages whose send succeeded / raised
+        (a batch counts its messages); ``in_flight``: sends started and not
+        finished; ``queued``: asynchronous sends not finished (part of
+        ``in_flight``); ``p50_ms`` / ``p99_ms``: send latency over the last
+        :data:`rmq_native.stats.LATENCY_WINDOW` successful sends (None before
+        the first); ``latency_window``: how many sends these cover.
+        """
+        return self._stats.snapshot()
 
     def _timeout_ms(self, timeout: float | None) -> int:
         t = self._send_timeout if timeout is None else check_timeout("timeout", timeout)
@@ -286,6 +309,9 @@ class Producer(_ProducerBase):
             makes them smaller (0: never).
         compress_level: zlib level 1-9.
         max_message_size: larger bodies are rejected before sending.
+        trace: record every send in the broker's message trace topic (RocketMQ
+            message trace, as the Java client's ``enableMsgTrace``).
+        trace_topic: the trace topic (default ``RMQ_SYS_TRACE_TOPIC``).
 
     Use as a context manager, or call :meth:`close` (idempotent).
     """
@@ -304,11 +330,14 @@ class Producer(_ProducerBase):
         compress_over: int = 4096,
         compress_level: int = 5,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        trace: bool = False,
+        trace_topic: str | None = None,
     ) -> None:
         super().__init__(
             "rmq_producer_new", name_server, group, send_timeout=send_timeout, retries=retries,
             namespace=namespace, access_key=access_key, secret_key=secret_key, instance_name=instance_name,
             compress_over=compress_over, compress_level=compress_level, max_message_size=max_message_size,
+            trace=trace, trace_topic=trace_topic,
         )
         self._futures: dict[int, tuple[str, concurrent.futures.Future[SendResult]]] = {}
         self._futures_lock = threading.Lock()
@@ -368,11 +397,18 @@ class Producer(_ProducerBase):
             MessageRejectedError: the broker refused the message for good.
             ClosedError: the producer is closed.
         """
-        m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties, delay_level=delay_level,
-                                deliver_at=deliver_at, delay=delay, sharding_key=sharding_key)
-        out = _ffi.ffi.new("rmq_send_result *")
-        _ffi.check(_ffi.lib().rmq_producer_send(self._h(), m, self._timeout_ms(timeout), out))
-        return _result(topic, out)
+        op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys)  # stats.py
+        try:
+            m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties, delay_level=delay_level,
+                                    deliver_at=deliver_at, delay=delay, sharding_key=sharding_key)
+            out = _ffi.ffi.new("rmq_send_result *")
+            _ffi.check(_ffi.lib().rmq_producer_send(self._h(), m, self._timeout_ms(timeout), out))
+        except BaseException as e:
+            op.fail(e)
+            raise
+        result = _result(topic, out)
+        op.done(result)
+        return result
 
     def send_oneway(
         self,
@@ -386,8 +422,15 @@ class Producer(_ProducerBase):
     ) -> None:
         """Send without waiting for the broker's answer (fire and forget):
         fastest, but a message lost on the way is not reported."""
-        m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties, sharding_key=sharding_key)
-        _ffi.check(_ffi.lib().rmq_producer_send_oneway(self._h(), m))
+        op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys)  # stats.py
+        try:
+            m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties,
+                                    sharding_key=sharding_key)
+            _ffi.check(_ffi.lib().rmq_producer_send_oneway(self._h(), m))
+        except BaseException as e:
+            op.fail(e)
+            raise
+        op.done(None)
 
     def send_batch(self, topic: str, items: Iterable[BatchItem], *, timeout: float | None = None) -> SendResult:
         """Send several messages of one topic in one round trip.
@@ -418,10 +461,17 @@ class Producer(_ProducerBase):
         out = ffi.new("rmq_send_result *")
         ids = ffi.new("uint8_t **")
         ids_len = ffi.new("int64_t *")
-        _ffi.check(_ffi.lib().rmq_producer_send_batch(self._h(), arr, len(items), self._timeout_ms(timeout), out,
-                                                      ids, ids_len))
+        op, _ = self._stats.begin(topic, None, count=len(items), operation="send_batch")  # stats.py
+        try:
+            _ffi.check(_ffi.lib().rmq_producer_send_batch(self._h(), arr, len(items), self._timeout_ms(timeout),
+                                                          out, ids, ids_len))
+        except BaseException as e:
+            op.fail(e)
+            raise
         msg_ids = tuple(_ffi.take_buffer(ids[0], ids_len[0]).decode().split(","))
-        return _result(topic, out, msg_ids)
+        result = _result(topic, out, msg_ids)
+        op.done(result)
+        return result
 
     def send_async(
         self,
@@ -443,10 +493,17 @@ class Producer(_ProducerBase):
         failures of the send itself arrive through the future. Callbacks
         added to the future run on the producer's completion thread.
         """
-        m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties, delay_level=delay_level,
-                                deliver_at=deliver_at, delay=delay, sharding_key=sharding_key)
+        op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys, queued=True)  # stats.py
+        try:
+            m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties,
+                                    delay_level=delay_level, deliver_at=deliver_at, delay=delay,
+                                    sharding_key=sharding_key)
+        except BaseException as e:
+            op.fail(e)
+            raise
         fut: concurrent.futures.Future[SendResult] = concurrent.futures.Future()
         fut.set_running_or_notify_cancel()
+        fut.add_done_callback(op.future_done)
         token = next(self._tokens)
         with self._futures_lock:
             self._futures[token] = (topic, fut)
@@ -458,9 +515,10 @@ class Producer(_ProducerBase):
                 self._pump.start()
         try:
             _ffi.check(_ffi.lib().rmq_producer_send_async(self._h(), m, self._timeout_ms(timeout), token))
-        except BaseException:
+        except BaseException as e:
             with self._futures_lock:
                 self._futures.pop(token, None)
+            op.fail(e)
             raise
         return fut
 
@@ -477,6 +535,43 @@ class Producer(_ProducerBase):
             return False
 
         return call_in_slices(idle, timeout)
+
+    # -- request/reply (_request.py, issue 16) ---------------------------------
+
+    def request(
+        self,
+        topic: str,
+        body: bytes | str,
+        *,
+        timeout: float = 3.0,
+        tags: str | None = None,
+        keys: str | Iterable[str] | None = None,
+        properties: Mapping[str, str] | None = None,
+    ) -> Message:
+        """Send a request and wait for the reply a consumer sends with
+        :meth:`Message.reply <rmq_native.Message.reply>`; returns the reply.
+
+        Raises:
+            TimeoutError: no reply within ``timeout`` seconds.
+            ClientStateError: the producer has ``trace=True`` (not supported).
+            Others as :meth:`send`.
+        """
+        return _request.request(self, topic, body, timeout=timeout, tags=tags, keys=keys, properties=properties)
+
+    def request_async(
+        self,
+        topic: str,
+        body: bytes | str,
+        *,
+        timeout: float = 3.0,
+        tags: str | None = None,
+        keys: str | Iterable[str] | None = None,
+        properties: Mapping[str, str] | None = None,
+    ) -> concurrent.futures.Future[Message]:
+        """Start a request and return at once with a Future of the reply
+        (it fails with TimeoutError when none comes within ``timeout``)."""
+        return _request.request_async(self, topic, body, timeout=timeout, tags=tags, keys=keys,
+                                      properties=properties)
 
     def close(self) -> None:
         """Wait for asynchronous sends (at most the send timeout), then shut
@@ -508,6 +603,7 @@ class Producer(_ProducerBase):
             self._handle = 0
             self._finalizer.detach()
             _open_producers.discard(self)
+        _request.fail_pending(self)  # requests waiting for a reply
         if self._pump is not None and self._pump is not threading.current_thread():
             self._pump.join(2)  # it may hold outcomes it took before the handle went
         with self._futures_lock:
@@ -586,6 +682,8 @@ class TransactionProducer(_ProducerBase):
         compress_over: int = 4096,
         compress_level: int = 5,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        trace: bool = False,
+        trace_topic: str | None = None,
     ) -> None:
         if not callable(check):
             raise TypeError("check must be callable: check(msg) -> TransactionState")
@@ -594,6 +692,7 @@ class TransactionProducer(_ProducerBase):
             "rmq_tx_producer_new", name_server, group, send_timeout=send_timeout, retries=retries,
             namespace=namespace, access_key=access_key, secret_key=secret_key, instance_name=instance_name,
             compress_over=compress_over, compress_level=compress_level, max_message_size=max_message_size,
+            trace=trace, trace_topic=trace_topic,
         )
         threading.Thread(
             target=_pull_loop, args=(weakref.ref(self), "rmq_tx_poll_checks", 16, _answer_checks),
@@ -630,21 +729,32 @@ class TransactionProducer(_ProducerBase):
         """
         if not callable(execute):
             raise TypeError("execute must be callable: execute(msg) -> TransactionState")
-        m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties)
-        ffi = _ffi.ffi
-        lib = _ffi.lib()
-        out = ffi.new("rmq_send_result *")
-        tx = ffi.new("uint64_t *")
-        _ffi.check(lib.rmq_tx_send(self._h(), m, self._timeout_ms(timeout), out, tx))
+        op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys, operation="send_in_transaction")
+        try:
+            m, keep = self._message(topic, body, tags=tags, keys=keys, properties=properties)
+            ffi = _ffi.ffi
+            lib = _ffi.lib()
+            out = ffi.new("rmq_send_result *")
+            tx = ffi.new("uint64_t *")
+            _ffi.check(lib.rmq_tx_send(self._h(), m, self._timeout_ms(timeout), out, tx))
+        except BaseException as e:
+            op.fail(e)
+            raise
         msg = Message(topic=topic, body=to_body(body), tags=tags, keys=encode_keys(keys).decode().split(),
                       properties=dict(properties or {}), msg_id=ffi.string(out.msg_id).decode(), queue_id=0,
                       queue_offset=0, reconsume_times=0, born_timestamp=int(time.time() * 1000), store_timestamp=0)
         state = TransactionState.ROLLBACK
         try:
-            verdict = execute(msg)
-            if verdict not in (0, 1, 2):
-                raise TypeError(f"execute must return a TransactionState, not {verdict!r}")
-            state = TransactionState(verdict)
-        finally:
-            _ffi.check(lib.rmq_tx_end(self._h(), tx[0], int(state), out))
-        return _result(topic, out)
+            try:
+                verdict = execute(msg)
+                if verdict not in (0, 1, 2):
+                    raise TypeError(f"execute must return a TransactionState, not {verdict!r}")
+                state = TransactionState(verdict)
+            finally:
+                _ffi.check(lib.rmq_tx_end(self._h(), tx[0], int(state), out))
+        except BaseException as e:
+            op.fail(e)
+            raise
+        result = _result(topic, out)
+        op.done(result)
+        return result

@@ -22,7 +22,8 @@ def _props(values: Dict[str, Any]) -> str:
 
 
 def write_configs(
-    sd: Path, namesrv_port: int, broker_port: int, name: str = BROKER_NAME, acl: bool = False
+    sd: Path, namesrv_port: int, broker_port: int, name: str = BROKER_NAME, acl: bool = False,
+    trace: bool = False,
 ) -> Tuple[Path, Path]:
     """Write ``conf/namesrv.properties`` and the config of broker ``name``; returns both paths."""
     conf = sd / "conf"
@@ -86,7 +87,8 @@ def write_configs(
             "autoCreateTopicEnable": True,
             "autoCreateSubscriptionGroup": True,
             "enablePropertyFilter": True,
-            "traceTopicEnable": False,
+            # RMQ_SYS_TRACE_TOPIC for clients with trace=True (start(trace=True))
+            "traceTopicEnable": trace,
             "maxMessageSize": MAX_MESSAGE_SIZE,
             # small on-disk footprint
             "storePathRootDir": store,

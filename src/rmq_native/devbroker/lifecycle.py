@@ -91,6 +91,7 @@ def start(
     quiet: bool = False,
     brokers: Optional[int] = None,
     acl: Optional[bool] = None,
+    trace: bool = False,
 ) -> str:
     """Start (or reuse) the dev broker and return the name server address ``127.0.0.1:PORT``.
 
@@ -102,6 +103,9 @@ def start(
     dev broker of this state dir has); broker *i* uses ``broker_port + 10*i``.
     ``acl``: enable authentication/authorization with the test account
     ``ACL_ACCESS_KEY``/``ACL_SECRET_KEY`` (default off, or as running).
+    ``trace``: create the message trace topic ``RMQ_SYS_TRACE_TOPIC``
+    (``traceTopicEnable=true``) for clients with ``trace=True``; applies when
+    the broker is (re)started by this call.
     """
     log = silent if quiet else progress
     sd = state_dir(home)
@@ -182,7 +186,7 @@ def start(
         namesrv_conf = None
         for n in names:
             broker_store(sd, n).mkdir(parents=True, exist_ok=True)
-            namesrv_conf, _ = write_configs(sd, n_port, b_ports[n], n, acl)
+            namesrv_conf, _ = write_configs(sd, n_port, b_ports[n], n, acl, trace)
         assert namesrv_conf is not None
         namesrv_addr = f"{HOST}:{n_port}"
         broker_addr = f"{HOST}:{b_port}"

@@ -1,0 +1,255 @@
+package main
+
+/*
+#include <stdlib.h>
+#include "rmq_native.h"
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/binary"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+// Request/reply (RocketMQ 4.6+ RPC): the requester's SDK sends the request
+// with CORRELATION_ID, REPLY_TO_CLIENT (its client id) and TTL properties;
+// the broker adds CLUSTER; the replier sends a message of type "reply" to
+// "<CLUSTER>_REPLY_TOPIC" (request code SEND_REPLY_MESSAGE) and the broker
+// pushes it to the client named by REPLY_TO_CLIENT, whose SDK matches it by
+// CORRELATION_ID. This is what the Java client's request() and
+// MessageUtil.createReplyMessage do.
+
+// requestOutcome is the outcome of one request.
+type requestOutcome struct {
+	token uint64
+	reply *primitive.Message
+	err   error
+}
+
+// requests holds a producer's finished requests until they are polled.
+type requests struct {
+	outcomes chan requestOutcome
+	done     chan struct{} // closed when the producer closes
+	once     sync.Once
+	mu       sync.Mutex
+	known    map[string]bool // topics whose broker knows this producer (registerForReplies)
+}
+
+var requestsOf sync.Map // *producerState -> *requests
+
+func requestsFor(st *producerState) *requests {
+	if r, ok := requestsOf.Load(st); ok {
+		return r.(*requests)
+	}
+	r, _ := requestsOf.LoadOrStore(st, &requests{outcomes: make(chan requestOutcome, 256), done: make(chan struct{}),
+		known: map[string]bool{}})
+	return r.(*requests)
+}
+
+// registerForReplies makes sure the broker of topic knows the producer's
+// client before its first request there: the broker pushes a reply only to
+// a client registered by a heartbeat. The SDK (v2.1.2) sends that heartbeat
+// only when the name server does not know the topic (the Java client: when
+// the client has no route for it yet), so a first request to an existing
+// topic waits up to 30 s for the periodic heartbeat and its reply is
+// refused ("channel of <client> not found"). The SDK offers no public call
+// for this: its client's exported methods are reached by reflection.
+func (r *requests) registerForReplies(p interface{}, topic string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.known[topic] {
+		return
+	}
+	defer func() { _ = recover() }() // another SDK version: the request still works, later
+	v := reflect.ValueOf(p)
+	for v.Kind() == reflect.Ptr || v.Kind() == reflect.Interface {
+		v = v.Elem()
+	}
+	f := v.FieldByName("client")
+	if !f.IsValid() {
+		return
+	}
+	client := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+	ns := client.MethodByName("GetNameSrv").Call(nil)[0]
+	ns.MethodByName("UpdateTopicRouteInfo").Call([]reflect.Value{reflect.ValueOf(topic)})
+	client.MethodByName("SendHeartbeatToAllBrokerWithLock").Call(nil)
+	r.known[topic] = true
+}
+
+// endRequests drops the outcomes of a closing producer's requests; requests
+// still waiting end at their timeout.
+func endRequests(st *producerState) {
+	if r, ok := requestsOf.LoadAndDelete(st); ok {
+		r := r.(*requests)
+		r.once.Do(func() { close(r.done) })
+	}
+}
+
+// request runs one request and queues its outcome.
+func (st *producerState) request(r *requests, token uint64, msg *primitive.Message, timeout time.Duration) {
+	o := requestOutcome{token: token}
+	defer func() {
+		if p := recover(); p != nil {
+			o.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", p)
+		}
+		select {
+		case r.outcomes <- o:
+		case <-r.done:
+		}
+	}()
+	r.registerForReplies(st.p, msg.Topic)
+	o.reply, o.err = st.p.Request(context.Background(), timeout, msg)
+	switch {
+	case o.err != nil && strings.Contains(o.err.Error(), "wait reply message timeout"):
+		o.err = errf(C.RMQ_ERR_TIMEOUT, "no reply to the request on topic %q within %v", msg.Topic, timeout)
+	case o.err != nil:
+		o.err = sendError(o.err, st, msg.Topic, timeout)
+	case o.reply == nil:
+		// v2.1.2 returns (nil, nil) at once when interceptors (trace) are on
+		o.err = errf(C.RMQ_ERR_STATE, "request/reply does not work on a producer with trace on (SDK v2.1.2)")
+	}
+}
+
+// rmq_producer_request implements the ABI function of the same name: sends a request message and returns at once; the reply is reported by rmq_producer_poll_replies.
+// The contract is in rmq_native.h.
+//
+//export rmq_producer_request
+func rmq_producer_request(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) (rc C.int32_t) {
+	defer guard(&rc)
+	st, msg, err := preparedSend(h, m)
+	if err != nil {
+		return fail(err)
+	}
+	if msg.GetShardingKey() != "" || msg.GetProperty(primitive.PropertyDelayTimeLevel) != "" ||
+		msg.GetProperty("TIMER_DELIVER_MS") != "" {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a request cannot be delayed or sharded"))
+	}
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if err := st.canSend(); err != nil {
+		return fail(err)
+	}
+	r := requestsFor(st)
+	go st.request(r, uint64(token), msg, st.timeoutFor(timeoutMs))
+	return C.RMQ_OK
+}
+
+// rmq_producer_poll_replies implements the ABI function of the same name: takes up to max_replies finished requests, waiting at most timeout_ms for the first.
+// The contract is in rmq_native.h.
+//
+//export rmq_producer_poll_replies
+func rmq_producer_poll_replies(h C.uint64_t, maxReplies C.int32_t, timeoutMs C.int32_t,
+	out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
+	defer guard(&rc)
+	if out == nil || outLen == nil || outCount == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
+	}
+	*out, *outLen, *outCount = nil, 0, 0
+	st, err := producerFor(h)
+	if err != nil {
+		return fail(err)
+	}
+	if maxReplies <= 0 || timeoutMs < 0 {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_replies must be > 0 and timeout_ms >= 0"))
+	}
+	v, ok := requestsOf.Load(st) // created by the first request; never here (a closing producer would leak it)
+	if !ok {
+		time.Sleep(min(time.Duration(timeoutMs)*time.Millisecond, 20*time.Millisecond))
+		return C.RMQ_OK
+	}
+	r := v.(*requests)
+	done := takeBatch(r.outcomes, int(maxReplies), time.Duration(timeoutMs)*time.Millisecond, r.done)
+	var buf []byte
+	for _, o := range done {
+		buf = binary.LittleEndian.AppendUint64(buf, o.token)
+		var code int32
+		errText := ""
+		if o.err != nil {
+			code, errText = classify(o.err), o.err.Error()
+		}
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(code))
+		buf = appendField(buf, errText)
+		if o.err == nil {
+			buf = binary.LittleEndian.AppendUint64(buf, 0) // no delivery id
+			buf = encodeMessage(buf, replyExt(o.reply))
+		}
+	}
+	export(buf, out, outLen)
+	*outCount = C.int32_t(len(done))
+	return C.RMQ_OK
+}
+
+// replyExt wraps a reply (the SDK hands over its Message part) for
+// encodeMessage.
+func replyExt(m *primitive.Message) *primitive.MessageExt {
+	ext := &primitive.MessageExt{}
+	ext.Topic, ext.Body, ext.Queue = m.Topic, m.Body, m.Queue
+	ext.WithProperties(m.GetProperties())
+	ext.MsgId = m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)
+	return ext
+}
+
+// rmq_consumer_reply implements the ABI function of the same name: sends the reply to a request the consumer delivered, through a producer.
+// The contract is in rmq_native.h.
+//
+//export rmq_consumer_reply
+func rmq_consumer_reply(consumerH C.uint64_t, deliveryID C.uint64_t, producerH C.uint64_t, m *C.rmq_message,
+	timeoutMs C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
+	defer guard(&rc)
+	if out == nil || m == nil {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "message and result must not be NULL"))
+	}
+	cst, err := consumerFor(consumerH)
+	if err != nil {
+		return fail(err)
+	}
+	cst.mu.Lock()
+	d, ok := cst.pending[uint64(deliveryID)]
+	cst.mu.Unlock()
+	if !ok {
+		return fail(errf(C.RMQ_ERR_STATE, "reply before settling the request: delivery %d is settled or unknown", uint64(deliveryID)))
+	}
+	cluster := d.msg.GetProperty(primitive.PropertyCluster)
+	replyTo := d.msg.GetProperty(primitive.PropertyMessageReplyToClient)
+	correlation := d.msg.GetProperty(primitive.PropertyCorrelationID)
+	if cluster == "" || replyTo == "" || correlation == "" {
+		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "message %s is not a request (no CLUSTER, REPLY_TO_CLIENT or CORRELATION_ID property)", d.msg.MsgId))
+	}
+	st, err := producerFor(producerH)
+	if err != nil {
+		return fail(err)
+	}
+	// the reply goes to the cluster's reply topic, whatever m->topic says
+	topic := cluster + "_REPLY_TOPIC"
+	ct := C.CString(topic)
+	defer C.free(unsafe.Pointer(ct))
+	rm := *m
+	rm.topic, rm.topic_len = ct, C.int64_t(len(topic))
+	msg, err := st.prepare(&rm)
+	if err != nil {
+		return fail(err)
+	}
+	msg.WithProperty(primitive.PropertyMsgType, "reply")
+	msg.WithProperty(primitive.PropertyCorrelationID, correlation)
+	msg.WithProperty(primitive.PropertyMessageReplyToClient, replyTo)
+	msg.WithProperty(primitive.PropertyMessageTTL, d.msg.GetProperty(primitive.PropertyMessageTTL))
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if err := st.canSend(); err != nil {
+		return fail(err)
+	}
+	res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
+	if err != nil {
+		return fail(&rmqError{code: classify(err),
+			msg: "rmq_native: reply to " + d.msg.MsgId + ": " + strings.TrimPrefix(err.Error(), "rmq_native: ")})
+	}
+	fillResult(out, res)
+	return C.RMQ_OK
+}

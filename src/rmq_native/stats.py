@@ -1,0 +1,202 @@
+"""Client statistics: the exact counters behind ``producer.stats()`` and
+``consumer.stats()``, and the hook OpenTelemetry plugs into (:mod:`rmq_native.otel`).
+
+Counting costs one lock round trip and one ``perf_counter`` per send or
+delivery; nothing else happens unless :func:`rmq_native.otel.instrument`
+installed its hooks.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any, Mapping
+
+__all__ = ["ProducerStats", "ConsumerStats", "LATENCY_WINDOW"]
+
+LATENCY_WINDOW = 1024
+"""Send latency percentiles cover the last this many successful sends."""
+
+# OpenTelemetry hooks (rmq_native.otel._Hooks) or None; set by otel.instrument()
+_otel: Any = None
+
+
+def _set_otel(hooks: Any) -> None:
+    global _otel
+    _otel = hooks
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float | None:
+    if not sorted_ms:
+        return None
+    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
+
+
+class _Send:
+    """One send in progress (see :meth:`ProducerStats.begin`)."""
+
+    __slots__ = ("_stats", "_t0", "_count", "_queued", "_timed", "_hooks", "_span")
+
+    def __init__(self, stats: ProducerStats, count: int, queued: bool, timed: bool, hooks: Any, span: Any) -> None:
+        self._stats = stats
+        self._timed = timed
+        self._count = count
+        self._queued = queued
+        self._hooks = hooks
+        self._span = span
+        self._t0 = time.perf_counter()
+
+    def done(self, result: Any) -> None:
+        """The send succeeded with ``result`` (a SendResult, or None for oneway)."""
+        ms = (time.perf_counter() - self._t0) * 1000
+        s = self._stats
+        with s._lock:
+            s._sent += self._count
+            s._in_flight -= self._count
+            if self._queued:
+                s._queued -= self._count
+            if self._timed:
+                s._latency.append(ms)
+        if self._span is not None:
+            self._hooks.end_publish(self._span, s, result, None, ms)
+
+    def fail(self, exc: BaseException) -> None:
+        """The send failed with ``exc``."""
+        ms = (time.perf_counter() - self._t0) * 1000
+        s = self._stats
+        with s._lock:
+            s._send_failed += self._count
+            s._in_flight -= self._count
+            if self._queued:
+                s._queued -= self._count
+        if self._span is not None:
+            self._hooks.end_publish(self._span, s, None, exc, ms)
+
+    def future_done(self, fut: Any) -> None:
+        """Callback of an asynchronous send's future."""
+        exc = fut.exception()
+        if exc is None:
+            self.done(fut.result())
+        else:
+            self.fail(exc)
+
+
+class ProducerStats:
+    """Counters of one producer (thread-safe, exact)."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._send_failed = 0
+        self._in_flight = 0
+        self._queued = 0
+        self._latency: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+
+    def begin(
+        self,
+        topic: str,
+        properties: Mapping[str, str] | None,
+        *,
+        tags: str | None = None,
+        keys: Any = None,
+        count: int = 1,
+        queued: bool = False,
+        operation: str = "send",
+        timed: bool = True,
+    ) -> tuple[_Send, Mapping[str, str] | None]:
+        """Count a send that starts now (``count`` messages; ``queued`` for
+        asynchronous sends; ``timed``: record its latency). Returns the send, to finish with ``done`` or
+        ``fail``, and the properties to send: with OpenTelemetry on, the
+        caller's plus the trace context (``traceparent``)."""
+        with self._lock:
+            self._in_flight += count
+            if queued:
+                self._queued += count
+        hooks, span = _otel, None
+        if hooks is not None:
+            span, properties = hooks.start_publish(self, topic, properties, tags, keys, count, operation)
+        return _Send(self, count, queued, timed, hooks, span), properties
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as a dict (see :meth:`rmq_native.Producer.stats`)."""
+        with self._lock:
+            lat = sorted(self._latency)
+            return {
+                "sent": self._sent,
+                "send_failed": self._send_failed,
+                "in_flight": self._in_flight,
+                "queued": self._queued,
+                "p50_ms": _percentile(lat, 0.50),
+                "p99_ms": _percentile(lat, 0.99),
+                "latency_window": len(lat),
+            }
+
+
+class ConsumerStats:
+    """Counters of one consumer (thread-safe, exact)."""
+
+    def __init__(self, group: str, max_reconsume_times: int) -> None:
+        self.group = group
+        # the SDK's default (16) applies to -1
+        self._max_reconsume = 16 if max_reconsume_times < 0 else max_reconsume_times
+        self._lock = threading.Lock()
+        self._received = 0
+        self._acked = 0
+        self._nacked = 0
+        self._redelivered = 0
+        self._dlq = 0
+        self._spans: dict[int, tuple[Any, Any]] = {}  # delivery id -> (hooks, process span): OpenTelemetry on
+
+    def received(self, msg: Any) -> None:
+        """A message is handed to the application."""
+        with self._lock:
+            self._received += 1
+            if msg.reconsume_times > 0:
+                self._redelivered += 1
+        hooks = _otel
+        if hooks is not None and msg._delivery_id not in self._spans:
+            self._spans[msg._delivery_id] = (hooks, hooks.start_process(self, msg))
+
+    def given_back(self, msg: Any) -> None:
+        """A message handed out went back to the local buffer unsettled (a
+        loop was left, a receive cancelled): it counts once more when it is
+        handed out again; its process span goes on."""
+        with self._lock:
+            self._received -= 1
+            if msg.reconsume_times > 0:
+                self._redelivered -= 1
+
+    def settled(self, msg: Any, nack: bool) -> None:
+        """A message handed out was acknowledged (or nacked)."""
+        with self._lock:
+            if nack:
+                self._nacked += 1
+                if msg.reconsume_times >= self._max_reconsume:
+                    self._dlq += 1
+            else:
+                self._acked += 1
+        if self._spans:
+            entry = self._spans.pop(msg._delivery_id, None)
+            if entry is not None:
+                entry[0].end_process(entry[1], self, nack)
+
+    def close(self) -> None:
+        """The consumer closed: end process spans of unsettled messages."""
+        spans, self._spans = self._spans, {}
+        for hooks, span in spans.values():
+            hooks.end_process(span, self, True)
+
+    def snapshot(self, buffered: int) -> dict[str, Any]:
+        """The counters as a dict (see :meth:`rmq_native.Consumer.stats`)."""
+        with self._lock:
+            return {
+                "received": self._received,
+                "acked": self._acked,
+                "nacked": self._nacked,
+                "redelivered": self._redelivered,
+                "in_flight": self._received - self._acked - self._nacked,
+                "buffered": buffered,
+                "dlq": self._dlq,
+            }
