@@ -68,7 +68,7 @@ def producer(rocketmq_namesrv: str) -> Iterator[Producer]:
 # (tests/test_admin_ops.py, tests/test_reader.py, tests/test_cli_ops.py); it
 # never touches the shared dev broker. Reused when already running.
 CLUSTER2_HOME = os.path.join(tempfile.gettempdir(), "rmq_native_ops_cluster2")
-CLUSTER2_PORTS = (37876, 38911)  # name server; brokers 38911 and 38921
+CLUSTER2_PORTS = (25876, 26911)  # name server; brokers 26911 and 26921 (below the ephemeral range)
 
 
 @pytest.fixture(scope="session")

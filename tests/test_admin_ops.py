@@ -106,7 +106,7 @@ def test_list_topics_and_stats(ns: str, ops: tuple[Admin, Producer, Callable[[],
     send(producer, topic, "s", 12)
     stats = admin.topic_stats(topic)
     assert all(isinstance(s, QueueStats) for s in stats)
-    n_brokers = 2 if ns.endswith(":37876") else 1
+    n_brokers = 2 if ns.endswith(":25876") else 1
     assert sorted({s.broker_name for s in stats}) == (["broker-a", "broker-b"] if n_brokers == 2 else ["broker-a"])
     assert len(stats) == 4 * n_brokers
     assert sum(s.max_offset - s.min_offset for s in stats) == 12
@@ -124,7 +124,7 @@ def test_lag_goes_to_zero_as_a_consumer_catches_up(ns: str, ops: tuple[Admin, Pr
     second = send(producer, topic, "b", 15)
     lags = admin.consumer_lag(group, topic)
     assert all(isinstance(q, QueueLag) and q.topic == topic for q in lags)
-    assert len(lags) == 4 * (2 if ns.endswith(":37876") else 1)  # every queue, also the never-used ones
+    assert len(lags) == 4 * (2 if ns.endswith(":25876") else 1)  # every queue, also the never-used ones
     assert all(q.lag == q.broker_offset - q.consumer_offset for q in lags)
     assert admin.total_lag(group, topic) == 15
     assert admin.total_lag(group) == 15  # every topic of the group
@@ -254,7 +254,7 @@ def acl_namesrv() -> Iterator[str]:
     from rmq_native import devbroker
 
     running = devbroker.status(ACL_HOME) is not None
-    addr = devbroker.start(acl=True, home=ACL_HOME, namesrv_port=37886, broker_port=38941, quiet=True)
+    addr = devbroker.start(acl=True, home=ACL_HOME, namesrv_port=25886, broker_port=26941, quiet=True)
     yield addr
     if not running:
         devbroker.stop(home=ACL_HOME, quiet=True)

@@ -302,9 +302,9 @@ def test_devbroker_with_trace_switch_records_in_system_trace_topic(tmp_path: Pat
     process of its own: message trace serves one name server per process."""
     from rmq_native import devbroker
 
-    if any(devbroker.port_in_use(p) for p in (39876, 40909, 40911, 40912)):
+    if any(devbroker.port_in_use(p) for p in (23876, 24909, 24911, 24912)):
         pytest.skip("test ports in use")
-    ns = devbroker.start(namesrv_port=39876, broker_port=40911, home=tmp_path / "home", trace=True, quiet=True)
+    ns = devbroker.start(namesrv_port=23876, broker_port=24911, home=tmp_path / "home", trace=True, quiet=True)
     try:
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         r = subprocess.run([sys.executable, "-c", _SYS_TRACE_SCRIPT.format(tests=str(ROOT / "tests")), ns,

@@ -1,6 +1,6 @@
 """The reliability suite: ``pytest -m reliability`` runs it; a plain
 ``pytest`` deselects it (not skipped). It starts its own dev brokers on
-127.0.0.1 (name servers 59876/59886, brokers 60911, 60941/60951) in
+127.0.0.1 (name servers 27876/27886, brokers 28911, 28941/28951) in
 separate state dirs and stops them at the end."""
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def single_cluster() -> Iterator[dict[str, str]]:
-    """Name server 59876 + broker-a 60911 (own state dir)."""
+    """Name server 27876 + broker-a 28911 (own state dir)."""
     home = ROOT / "single"
-    addr = devbroker.start(namesrv_port=59876, broker_port=60911, home=home, brokers=1, acl=False, quiet=True)
+    addr = devbroker.start(namesrv_port=27876, broker_port=28911, home=home, brokers=1, acl=False, quiet=True)
     try:
         yield {"ns": addr, "home": str(home)}
     finally:
@@ -45,7 +45,7 @@ def single_cluster() -> Iterator[dict[str, str]]:
 def acl_cluster() -> Iterator[dict[str, str]]:
     """Name server 59886 + broker-a 60941 + broker-b 60951, ACL on (test account)."""
     home = ROOT / "dual-acl"
-    addr = devbroker.start(namesrv_port=59886, broker_port=60941, home=home, brokers=2, acl=True, quiet=True)
+    addr = devbroker.start(namesrv_port=27886, broker_port=28941, home=home, brokers=2, acl=True, quiet=True)
     try:
         yield {"ns": addr, "home": str(home)}
     finally:

@@ -25,7 +25,7 @@ does not import it.  Python API::
     addr = devbroker.start()        # "127.0.0.1:9876"; reuses a running dev broker
     devbroker.status()              # dict or None
     devbroker.stop()
-    devbroker.start(brokers=2, acl=True, home=..., namesrv_port=59876, broker_port=60911)
+    devbroker.start(brokers=2, acl=True, home=..., namesrv_port=27876, broker_port=28911)
     devbroker.stop_broker("broker-b", kill=True)   # SIGKILL; kill=False: graceful shutdown
     devbroker.start_broker("broker-b")             # returns its address once it is writable again
 
