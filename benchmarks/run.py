@@ -441,6 +441,7 @@ class Bench:
         r = self.go({"workload": "create_topics", "broker": f"{HOST}:{BROKER_PORT}", "topics": topics, "queues": 8})
         if not r.get("ok"):
             raise RuntimeError(f"cannot create topics: {r.get('error')}")
+        log(f"created {len(topics)} topics in {r['wall_s']:.1f}s")
 
     # -- one measurement
     def measure(self, system: str, workload: str, rnd: int) -> None:
@@ -619,7 +620,9 @@ class Bench:
                 runs = self.scale_samples[s].get(cell, [])
                 ok = [r for r in runs if r.get("ok") and r.get("n")]
                 if not ok:
-                    row["note"] = runs[-1].get("error", "failed") if runs else "not run"
+                    last = runs[-1] if runs else {}
+                    row["note"] = (f"all {last['errors']} sends failed" if last.get("ok") and last.get("errors")
+                                   else last.get("error", "failed") if runs else "not run")
                     continue
                 r = ok[-1]  # one round
                 if key.endswith("_cpu"):
@@ -904,7 +907,7 @@ def main() -> int:
         log("starting the dev broker (own state dir, ports "
             f"{NAMESRV_PORT}/{BROKER_PORT})")
         bench.ns = devbroker.start(namesrv_port=NAMESRV_PORT, broker_port=BROKER_PORT, home=home, quiet=True,
-                                   clean=True)
+                                   clean=True, timeout=300)  # a loaded machine can take minutes
         if "grpc5" in systems:
             proxy = Proxy(bench.ns)
             try:

@@ -79,6 +79,7 @@ class RocketMQ044:
 
         self.p = Producer("bench_rocketmq044_producer")
         self.p.set_namesrv_addr(self.spec["ns"])
+        self.p.set_max_message_size(4 << 20)  # the broker's limit, as the other clients (default: 128 KiB)
         self.p.start()
 
     def _msg(self, topic: str, body: bytes):
