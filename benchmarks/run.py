@@ -708,6 +708,13 @@ def write_markdown(path: Path, rows: List[Dict[str, Any]], systems: List[str], m
         "Value (× ratio to rmq_native; for msg/s and MB/s higher is better, for ms, µs and MiB lower is better).",
     ]
     notes: List[str] = []
+    shown = [0]
+
+    def flush_notes() -> None:  # footnotes under their table, numbered through
+        if len(notes) > shown[0]:
+            lines.append("")
+            lines.extend(f"{i}. {n}" for i, n in enumerate(notes[shown[0]:], shown[0] + 1))
+            shown[0] = len(notes)
 
     def table_rows(spec: List[tuple]) -> None:
         for key, label, unit in spec:
@@ -736,6 +743,17 @@ def write_markdown(path: Path, rows: List[Dict[str, Any]], systems: List[str], m
         lines += ["", "| workload | unit | " + " | ".join(LABELS[s] for s in systems) + " |",
                   "|---|---|" + "---|" * len(systems)]
         table_rows([(key, label, unit) for key, label, unit, _hib in ROWS])
+    flush_notes()
+    cpu = meta.get("cpu_us_per_msg") or {}
+    if any(cpu.values()):
+        lines += ["", "Client CPU time per message (µs; user+system of the client process from wait4, "
+                  "process start-up included; less sensitive to the machine's load than msg/s):", "",
+                  "| workload | " + " | ".join(LABELS[s] for s in systems) + " |",
+                  "|---|" + "---|" * len(systems)]
+        for w in WORKLOADS:  # (the scale table has its own CPU rows)
+            if any(w in cpu.get(s, {}) for s in systems):
+                lines.append(f"| {w} | " + " | ".join(
+                    f"{cpu[s][w]:,.0f}" if w in cpu.get(s, {}) else "—" for s in systems) + " |")
     if any(r["key"] in {k for k, *_ in SCALE_ROWS} for r in rows):
         lines += ["", f"Scale: how cost grows with the work (one round; sync sends from {SCALE_THREADS} threads; "
                   f"MB/s = 10⁶ bytes of message body per second; the Go SDK and rmq_native (and by their "
@@ -747,19 +765,7 @@ def write_markdown(path: Path, rows: List[Dict[str, Any]], systems: List[str], m
                   "| workload | unit | " + " | ".join(LABELS[s] for s in systems) + " |",
                   "|---|---|" + "---|" * len(systems)]
         table_rows([(key, label, unit) for key, _w, label, unit in SCALE_ROWS])
-    if notes:
-        lines.append("")
-        lines += [f"{i}. {n}" for i, n in enumerate(notes, 1)]
-    cpu = meta.get("cpu_us_per_msg") or {}
-    if any(cpu.values()):
-        lines += ["", "Client CPU time per message (µs; user+system of the client process from wait4, "
-                  "process start-up included; less sensitive to the machine's load than msg/s):", "",
-                  "| workload | " + " | ".join(LABELS[s] for s in systems) + " |",
-                  "|---|" + "---|" * len(systems)]
-        for w in WORKLOADS:  # (the scale table has its own CPU rows)
-            if any(w in cpu.get(s, {}) for s in systems):
-                lines.append(f"| {w} | " + " | ".join(
-                    f"{cpu[s][w]:,.0f}" if w in cpu.get(s, {}) else "—" for s in systems) + " |")
+        flush_notes()
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -828,8 +834,8 @@ for ax, suffix, ylabel in ((axes[0][0], "", "sync send msg/s by body size"),
     lines(ax, xs, [f"size_{n}{suffix}" for n, _ in sizes], ylabel)
     ax.set_xticks(xs)
     ax.set_xticklabels(names)
-    ax.set_yscale("log")
-axes[0][0].legend(fontsize=8)
+    if ax.lines:
+        ax.set_yscale("log")
 lines(axes[0][2], procs, [f"procs_{k}" for k in procs], "drain msg/s (dotted: linear scaling)", ideal=True)
 axes[0][2].set_xticks(procs)
 axes[0][2].set_ylim(bottom=0)
@@ -848,6 +854,10 @@ for ax, groups, ylabel in (
     ax.set_xticklabels([g for _, g in groups])
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
+for ax in axes.flat:  # one legend, on the first panel with data
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+        break
 fig.suptitle(title, fontsize=10)
 fig.tight_layout()
 fig.savefig(out, dpi=100)
