@@ -637,8 +637,8 @@ class Bench:
                     notes.append(f"{r['errors']} failed sends")
                 if w == "drain_procs" and not key.endswith("_cpu"):
                     m = r["metrics"]
-                    per = "/".join(str(p.get("n") or 0) for p in r["parts"])
-                    notes.append(f"received per process {per}")
+                    if len(r["parts"]) > 1:
+                        notes.append("received per process " + "/".join(str(p.get("n") or 0) for p in r["parts"]))
                     if m["received"] < self.drain_count:
                         notes.append(f"only {m['received']:.0f} of {self.drain_count} received")
                     elif m["received"] > self.drain_count:
