@@ -22,9 +22,17 @@ starting system rotated), so drift over the run hits all systems alike.
 Driver protocol: ``<driver> '<spec json>'`` -> one JSON line on stdout
 ``{"ok": true, "n": N, "elapsed": s, "errors": E, "metrics": {...}}`` or
 ``{"ok": false, "error": "..."}``.  Spec keys: workload (sync1, sync8, async,
-batch, drain, latency; the Go driver also has preload and create_topics), ns,
-endpoint (gRPC), topic, group, count, size, threads, inflight, batch, rate,
-duration, max_time.
+batch, drain, latency, drain_part, topics; the Go driver also has preload and
+create_topics), ns, endpoint (gRPC), topic, topics, group, count, size,
+threads, inflight, batch, rate, duration, max_time, idle, first_wait, barrier.
+With ``barrier`` a driver prints ``READY`` once its client is built and starts
+it on a line from stdin (several consumer processes start together).
+
+Scale workloads (``--workloads scale`` = sizes,drain_procs,topics; one round,
+their own table, rows in the same results files, chart ``<out>-scale.png``):
+sync sends of 100 B .. 1 MiB bodies from 4 threads; a backlog on an 8-queue
+topic drained by 1, 2 and 4 consumer processes of one group; one producer
+sending to 100 topics (first send per topic = route lookup, then round-robin).
 """
 
 from __future__ import annotations
@@ -70,6 +78,28 @@ LABELS = {
 }
 VARIANTS = ["rmq_native+otel", "rmq_native+trace"]
 WORKLOADS = ["sync1", "sync8", "async", "batch", "drain", "latency"]
+SCALE_WORKLOADS = ["sizes", "drain_procs", "topics"]
+SIZES = [(100, "100 B"), (1024, "1 KiB"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB")]
+PROCS = [1, 2, 4]
+ROUTE_TOPICS = 100
+SCALE_THREADS = 4
+SCALE_SYSTEMS = {  # who runs which scale workload (sizes reuse every driver's sync8)
+    "sizes": SYSTEMS,
+    "drain_procs": ["rmq_native", "go"],
+    "topics": ["rmq_native", "go", "rocketmq044"],
+}
+SCALE_ROWS = (  # (key, workload, label, unit)
+    [(f"size_{n}", "sizes", f"sync send, {name} bodies", "msg/s") for n, name in SIZES]
+    + [(f"size_{n}_mb", "sizes", f"sync send, {name} bodies", "MB/s") for n, name in SIZES]
+    + [(f"size_{n}_cpu", "sizes", f"sync send, {name} bodies, client CPU/msg", "µs") for n, name in SIZES]
+    + [(f"procs_{k}", "drain_procs", f"drain, {k} consumer process{'es' if k > 1 else ''}", "msg/s")
+       for k in PROCS]
+    + [(f"procs_{k}_cpu", "drain_procs", f"drain, {k} consumer process{'es' if k > 1 else ''}, client CPU/msg",
+        "µs") for k in PROCS]
+    + [("topics_rate", "topics", f"sync send round-robin over {ROUTE_TOPICS} topics", "msg/s"),
+       ("topics_first_p50", "topics", "first send to a new topic, p50", "ms"),
+       ("topics_first_max", "topics", "first send to a new topic, max", "ms")]
+)
 ROWS = [  # (workload key in results, label, unit, higher is better)
     ("sync1", "sync send, 1 thread", "msg/s", True),
     ("sync8", "sync send, 8 threads", "msg/s", True),
@@ -238,13 +268,58 @@ class Proxy:
 # --------------------------------------------------------------------------- running drivers
 
 
+def _spawn(cmd: List[str], spec: dict, stdin: Any = subprocess.DEVNULL) -> subprocess.Popen:
+    return subprocess.Popen([*cmd, json.dumps(spec)], stdin=stdin, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
 def run_driver(cmd: List[str], spec: dict, timeout: float) -> Dict[str, Any]:
     """Run one driver process; returns its JSON result plus peak RSS and CPU time
     (from wait4's rusage of that process alone)."""
     t0 = time.monotonic()
-    proc = subprocess.Popen([*cmd, json.dumps(spec)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    return _collect(_spawn(cmd, spec), timeout, t0)
+
+
+def run_together(cmd: List[str], specs: List[dict], timeout: float) -> List[Dict[str, Any]]:
+    """Run one driver process per spec at the same time: each builds its client,
+    prints READY and waits; once all are ready (or 60 s passed) they are released
+    together. Returns each process's result as run_driver does."""
+    t0 = time.monotonic()
+    procs = [_spawn(cmd, {**spec, "barrier": True}, stdin=subprocess.PIPE) for spec in specs]
+    early = [b""] * len(procs)
+
+    def wait_ready(i: int) -> None:
+        for line in iter(procs[i].stdout.readline, b""):  # type: ignore[union-attr]
+            if line.strip() == b"READY":
+                return
+            early[i] += line  # anything else (an error result) is kept for _collect
+
+    ts = [threading.Thread(target=wait_ready, args=(i,), daemon=True) for i in range(len(procs))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(max(0.0, t0 + 60 - time.monotonic()))
+    for p in procs:
+        try:
+            p.stdin.write(b"go\n")  # type: ignore[union-attr]
+            p.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass  # already exited; _collect reports it
+    results: List[Dict[str, Any]] = [{} for _ in procs]
+
+    def collect(i: int) -> None:
+        results[i] = _collect(procs[i], timeout, t0, early[i])
+
+    cs = [threading.Thread(target=collect, args=(i,)) for i in range(len(procs))]
+    for t in cs:
+        t.start()
+    for t in cs:
+        t.join()
+    return results
+
+
+def _collect(proc: subprocess.Popen, timeout: float, t0: float, early: bytes = b"") -> Dict[str, Any]:
     chunks: Dict[str, bytes] = {}
 
     def reader(name: str, f: Any) -> None:
@@ -277,7 +352,7 @@ def run_driver(cmd: List[str], spec: dict, timeout: float) -> Dict[str, Any]:
     for t in ts:
         t.join(5)
     wall = time.monotonic() - t0
-    out = chunks.get("out", b"").decode(errors="replace").strip().splitlines()
+    out = (early + chunks.get("out", b"")).decode(errors="replace").strip().splitlines()
     res: Dict[str, Any] = {}
     for line in reversed(out):
         if line.startswith("{"):
@@ -300,17 +375,22 @@ class Bench:
     def __init__(self, quick: bool, systems: List[str], workloads: List[str], rounds: Optional[int]) -> None:
         self.quick = quick
         self.systems = systems
-        self.workloads = workloads
+        self.workloads = [w for w in workloads if w in WORKLOADS]
+        self.scale_workloads = [w for w in workloads if w in SCALE_WORKLOADS]
         if quick:
             self.send_time, self.rounds = 1.0, rounds or 1
             self.drain_count, self.drain_time = 5000, 30.0
             self.lat_duration = 2.0
+            self.scale_send_time, self.idle, self.first_wait = 0.5, 1.0, 4.0
         else:
             self.send_time, self.rounds = 6.0, rounds or 2
             self.drain_count, self.drain_time = 100_000, 150.0
             self.lat_duration = 15.0
+            self.scale_send_time, self.idle, self.first_wait = 3.0, 2.0, 10.0
         self.run_id = time.strftime("%H%M%S")
         self.samples: Dict[str, Dict[str, List[Dict[str, Any]]]] = {s: {} for s in systems}
+        # scale cells (size_100, procs_2, topics...) apart: they must not enter the main RSS row
+        self.scale_samples: Dict[str, Dict[str, List[Dict[str, Any]]]] = {s: {} for s in systems}
         self.unavailable: Dict[str, str] = {}
         self.cmd: Dict[str, List[str]] = {}
         self.ns = ""
@@ -345,11 +425,27 @@ class Bench:
     def topic(self, system: str, workload: str, rnd: int) -> str:
         return f"bench_{self.run_id}_{system}_{workload}_{rnd}"
 
+    def route_topics(self, system: str) -> List[str]:
+        return [f"bench_{self.run_id}_{system}_rt{i:03d}" for i in range(ROUTE_TOPICS)]
+
+    def scales(self, system: str) -> List[str]:
+        """The scale workloads this run measures for this system."""
+        return [w for w in self.scale_workloads if system in SCALE_SYSTEMS[w]]
+
     def create_topics(self) -> None:
         topics = [self.topic(s, w, r) for s in self.systems for w in self.workloads for r in range(self.rounds)]
+        for s in self.systems:
+            for w in self.scales(s):
+                if w == "sizes":
+                    topics += [self.topic(s, f"size{n}", 0) for n, _ in SIZES]
+                elif w == "drain_procs":
+                    topics += [self.topic(s, f"procs{k}", 0) for k in PROCS]
+                else:
+                    topics += [self.topic(s, "topics", 0), *self.route_topics(s)]
         r = self.go({"workload": "create_topics", "broker": f"{HOST}:{BROKER_PORT}", "topics": topics, "queues": 8})
         if not r.get("ok"):
             raise RuntimeError(f"cannot create topics: {r.get('error')}")
+        log(f"created {len(topics)} topics in {r['wall_s']:.1f}s")
 
     # -- one measurement
     def measure(self, system: str, workload: str, rnd: int) -> None:
@@ -384,6 +480,62 @@ class Bench:
     def record(self, system: str, workload: str, res: Dict[str, Any]) -> None:
         self.samples[system].setdefault(workload, []).append(res)
 
+    # -- one scale measurement (cell: size_<n>, procs_<k> or topics)
+    def measure_scale(self, system: str, cell: str) -> None:
+        if system in self.unavailable:
+            return
+        base: Dict[str, Any] = {"ns": self.ns, "endpoint": self.endpoint, "size": 1024, "threads": SCALE_THREADS,
+                                "max_time": self.scale_send_time}
+        timeout = 90.0 + self.scale_send_time
+        self.loads.append(os.getloadavg()[0])
+        if cell.startswith("size_"):
+            n = int(cell[5:])
+            topic = self.topic(system, f"size{n}", 0)
+            res = run_driver(self.cmd[system], {**base, "workload": "sync8", "topic": topic, "size": n}, timeout)
+        elif cell == "topics":
+            topic = self.topic(system, "topics", 0)
+            res = run_driver(self.cmd[system], {**base, "workload": "topics", "topic": topic,
+                                                "topics": self.route_topics(system)}, timeout + 60)
+        else:
+            res = self.drain_procs(system, int(cell[6:]))
+        m = res.get("metrics") or {}
+        brief = ", ".join(f"{k}={v:.1f}" for k, v in m.items() if isinstance(v, (int, float)))
+        log(f"{system:12} {cell:11}: " + (brief if res.get("ok") else f"FAILED {res.get('error')}")
+            + f" (rss {res['rss_mib']:.0f} MiB, cpu {res['cpu_s']:.1f}s, wall {res['wall_s']:.1f}s)")
+        self.scale_samples[system].setdefault(cell, []).append(res)
+
+    def drain_procs(self, system: str, procs: int) -> Dict[str, Any]:
+        """A backlog of drain_count messages on an 8-queue topic, drained by
+        `procs` consumer processes of one group started together. Rate = the
+        backlog / the span from the first message any process got to the last."""
+        topic = self.topic(system, f"procs{procs}", 0)
+        pre = self.go({"workload": "preload", "topic": topic, "count": self.drain_count})
+        if not pre.get("ok"):
+            return {"ok": False, "error": f"preload failed: {pre.get('error')}", "rss_mib": 0, "cpu_s": 0,
+                    "wall_s": 0}
+        spec = {"workload": "drain_part", "ns": self.ns, "endpoint": self.endpoint, "topic": topic,
+                "group": f"{topic}_g", "idle": self.idle, "first_wait": self.first_wait,
+                "max_time": self.drain_time}
+        parts = run_together(self.cmd[system], [spec] * procs, 90 + self.drain_time)
+        agg: Dict[str, Any] = {"rss_mib": max(p["rss_mib"] for p in parts),
+                               "cpu_s": sum(p["cpu_s"] for p in parts),
+                               "wall_s": max(p["wall_s"] for p in parts),
+                               "parts": [{k: p.get(k) for k in ("n", "metrics", "rss_mib", "cpu_s", "error")}
+                                         for p in parts]}
+        bad = [p for p in parts if not p.get("ok")]
+        got = [p["metrics"] for p in parts if p.get("ok") and "first_t" in (p.get("metrics") or {})]
+        if bad or not got:
+            agg.update(ok=False, error=bad[0].get("error", "failed") if bad else "no message received")
+            return agg
+        received = sum(p["n"] for p in parts)
+        span = max(m["last_t"] for m in got) - min(m["first_t"] for m in got)
+        done = min(received, self.drain_count)  # duplicates (redeliveries on rebalance) do not count
+        agg.update(ok=True, n=done, elapsed=span, errors=0, metrics={
+            "rate": done / max(span, 1e-6), "received": received,
+            "first_ms": 1000 * (min(m["first_t"] for m in got) - min(p["metrics"]["start_t"] for p in parts)),
+            "busy_procs": len(got)})
+        return agg
+
     def run(self) -> None:
         order = list(self.systems)
         k = 0
@@ -395,12 +547,24 @@ class Bench:
                 k += 1
                 for s in rot:
                     self.measure(s, w, rnd)
+        cells = {"sizes": [f"size_{n}" for n, _ in SIZES], "drain_procs": [f"procs_{p}" for p in PROCS],
+                 "topics": ["topics"]}
+        for w in self.scale_workloads:  # one round: each cell, every system, the first one rotated
+            for cell in cells[w]:
+                rot = order[k % len(order):] + order[: k % len(order)]
+                k += 1
+                for s in rot:
+                    if w in self.scales(s):
+                        self.measure_scale(s, cell)
 
     # -- results
     def rows(self) -> List[Dict[str, Any]]:
         out: List[Dict[str, Any]] = []
         for s in self.systems:
             for key, label, unit, _hib in ROWS:
+                w = "latency" if key.startswith("latency") else key
+                if (w not in self.workloads) if key != "rss" else not self.workloads:
+                    continue  # not selected with --workloads
                 row: Dict[str, Any] = {"system": s, "workload": label, "value": None, "unit": unit, "key": key}
                 if s in self.unavailable:
                     row["note"] = self.unavailable[s]
@@ -440,6 +604,51 @@ class Bench:
                 else:
                     row["note"] = "not run"
                 out.append(row)
+        return out + self.scale_rows()
+
+    def scale_rows(self) -> List[Dict[str, Any]]:
+        out: List[Dict[str, Any]] = []
+        for s in self.systems:
+            for key, w, label, unit in SCALE_ROWS:
+                if w not in self.scale_workloads:
+                    continue
+                row: Dict[str, Any] = {"system": s, "workload": label, "value": None, "unit": unit, "key": key}
+                out.append(row)
+                if s in self.unavailable:
+                    row["note"] = self.unavailable[s]
+                    continue
+                if w not in self.scales(s):
+                    row["note"] = "not measured for this system"
+                    continue
+                cell = "topics" if w == "topics" else "_".join(key.split("_")[:2])
+                runs = self.scale_samples[s].get(cell, [])
+                ok = [r for r in runs if r.get("ok") and r.get("n")]
+                if not ok:
+                    last = runs[-1] if runs else {}
+                    row["note"] = (f"all {last['errors']} sends failed" if last.get("ok") and last.get("errors")
+                                   else last.get("error", "failed") if runs else "not run")
+                    continue
+                r = ok[-1]  # one round
+                if key.endswith("_cpu"):
+                    v = 1e6 * r["cpu_s"] / r["n"]
+                elif key.endswith("_mb"):
+                    v = r["metrics"]["rate"] * int(key.split("_")[1]) / 1e6
+                else:
+                    v = r["metrics"]["rate" if key == "topics_rate" or w != "topics" else key[len("topics_"):]]
+                row["value"] = round(v, 2 if unit in ("ms", "MB/s") else 0)
+                notes = []
+                if r.get("errors"):
+                    notes.append(f"{r['errors']} failed sends")
+                if w == "drain_procs" and not key.endswith("_cpu"):
+                    m = r["metrics"]
+                    if len(r["parts"]) > 1:
+                        notes.append("received per process " + "/".join(str(p.get("n") or 0) for p in r["parts"]))
+                    if m["received"] < self.drain_count:
+                        notes.append(f"only {m['received']:.0f} of {self.drain_count} received")
+                    elif m["received"] > self.drain_count:
+                        notes.append(f"{m['received'] - self.drain_count:.0f} redelivered")
+                if notes:
+                    row["note"] = "; ".join(notes)
         return out
 
 
@@ -482,7 +691,9 @@ def fmt(v: Optional[float], unit: str) -> str:
         return "—"
     if unit == "msg/s":
         return f"{v:,.0f}"
-    if unit == "ms":
+    if unit == "MB/s" and v < 10:
+        return f"{v:,.2f}"
+    if unit in ("ms", "MB/s"):
         return f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
     return f"{v:,.0f}"
 
@@ -498,42 +709,67 @@ def write_markdown(path: Path, rows: List[Dict[str, Any]], systems: List[str], m
         f"Load average during the run: {meta['load_min']:.1f}–{meta['load_max']:.1f} "
         f"(2 cores; other builds and tests shared the machine: numbers are noisy).",
         "",
-        "Value (× ratio to rmq_native; for msg/s higher is better, for ms and MiB lower is better).",
-        "",
-        "| workload | unit | " + " | ".join(LABELS[s] for s in systems) + " |",
-        "|---|---|" + "---|" * len(systems),
+        "Value (× ratio to rmq_native; for msg/s and MB/s higher is better, for ms, µs and MiB lower is better).",
     ]
     notes: List[str] = []
-    for key, label, unit, _hib in ROWS:
-        base = by.get(("rmq_native", key), {}).get("value")
-        cells = []
-        for s in systems:
-            r = by.get((s, key))
-            if r is None:
-                cells.append("")
-                continue
-            v = r["value"]
-            cell = fmt(v, unit)
-            if v is not None and base and s != "rmq_native":
-                cell += f" (×{v / base:.2f})"
-            if r.get("note") and (v is None or key != "rss"):
-                notes.append(f"{LABELS[s]}, {label}: {r['note']}")
-                cell += f" [{len(notes)}]"
-            cells.append(cell)
-        lines.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
-    if notes:
-        lines.append("")
-        lines += [f"{i}. {n}" for i, n in enumerate(notes, 1)]
+    shown = [0]
+
+    def flush_notes() -> None:  # footnotes under their table, numbered through
+        if len(notes) > shown[0]:
+            lines.append("")
+            lines.extend(f"{i}. {n}" for i, n in enumerate(notes[shown[0]:], shown[0] + 1))
+            shown[0] = len(notes)
+
+    def table_rows(spec: List[tuple]) -> None:
+        for key, label, unit in spec:
+            if not any((s, key) in by for s in systems):
+                continue  # workload not selected
+            base = by.get(("rmq_native", key), {}).get("value")
+            cells = []
+            for s in systems:
+                r = by.get((s, key))
+                if r is None:
+                    cells.append("")
+                    continue
+                v = r["value"]
+                cell = fmt(v, unit)
+                if v is not None and base and s != "rmq_native":
+                    cell += f" (×{v / base:.2f})"
+                if r.get("note") == "not measured for this system":
+                    cell = "n/a"
+                elif r.get("note") and (v is None or key != "rss"):
+                    notes.append(f"{LABELS[s]}, {label}: {r['note']}")
+                    cell += f" [{len(notes)}]"
+                cells.append(cell)
+            lines.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
+
+    if any(r["key"] in {k for k, *_ in ROWS} for r in rows):
+        lines += ["", "| workload | unit | " + " | ".join(LABELS[s] for s in systems) + " |",
+                  "|---|---|" + "---|" * len(systems)]
+        table_rows([(key, label, unit) for key, label, unit, _hib in ROWS])
+    flush_notes()
     cpu = meta.get("cpu_us_per_msg") or {}
-    if cpu:
+    if any(cpu.values()):
         lines += ["", "Client CPU time per message (µs; user+system of the client process from wait4, "
                   "process start-up included; less sensitive to the machine's load than msg/s):", "",
                   "| workload | " + " | ".join(LABELS[s] for s in systems) + " |",
                   "|---|" + "---|" * len(systems)]
-        for w in WORKLOADS:
+        for w in WORKLOADS:  # (the scale table has its own CPU rows)
             if any(w in cpu.get(s, {}) for s in systems):
                 lines.append(f"| {w} | " + " | ".join(
                     f"{cpu[s][w]:,.0f}" if w in cpu.get(s, {}) else "—" for s in systems) + " |")
+    if any(r["key"] in {k for k, *_ in SCALE_ROWS} for r in rows):
+        lines += ["", f"Scale: how cost grows with the work (one round; sync sends from {SCALE_THREADS} threads; "
+                  f"MB/s = 10⁶ bytes of message body per second; the Go SDK and rmq_native (and by their "
+                  f"defaults the Java client and librocketmq) zlib-compress bodies ≥ 4 KiB, and the "
+                  f"repeating-alphabet body compresses well; drain = a backlog on an 8-queue "
+                  f"topic consumed by that many processes of one group; {ROUTE_TOPICS} topics = the first send to "
+                  f"each topic timed, then round-robin over all of them; CPU/msg = all the client processes' "
+                  f"user+system time, start-up included).", "",
+                  "| workload | unit | " + " | ".join(LABELS[s] for s in systems) + " |",
+                  "|---|---|" + "---|" * len(systems)]
+        table_rows([(key, label, unit) for key, _w, label, unit in SCALE_ROWS])
+        flush_notes()
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -575,13 +811,71 @@ fig.savefig(out, dpi=110)
 """
 
 
-def write_chart(path: Path, rows: List[Dict[str, Any]], systems: List[str], title: str) -> Optional[str]:
+SCALE_CHART_SCRIPT = r"""
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rows, labels, systems, out, title, sizes, procs, ntopics = json.load(open(sys.argv[1]))
+val = {(r["system"], r["key"]): r["value"] for r in rows}
+colors = ["#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+def lines(ax, xs, keys, ylabel, ideal=False):
+    for i, s in enumerate(systems):
+        pts = [(x, val.get((s, k))) for x, k in zip(xs, keys) if val.get((s, k))]
+        if not pts:
+            continue
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=colors[i % 5], label=labels[s])
+        if ideal and pts[0][0] == xs[0]:  # linear scaling from one process
+            ax.plot(xs, [pts[0][1] * x / xs[0] for x in xs], ":", color=colors[i % 5], alpha=0.6)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+names = [n for _, n in sizes]
+xs = list(range(len(sizes)))
+for ax, suffix, ylabel in ((axes[0][0], "", "sync send msg/s by body size"),
+                           (axes[0][1], "_mb", "sync send MB/s (bodies) by body size"),
+                           (axes[1][0], "_cpu", "client CPU µs per message by body size")):
+    lines(ax, xs, [f"size_{n}{suffix}" for n, _ in sizes], ylabel)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(names)
+    if ax.lines:
+        ax.set_yscale("log")
+lines(axes[0][2], procs, [f"procs_{k}" for k in procs], "drain msg/s (dotted: linear scaling)", ideal=True)
+axes[0][2].set_xticks(procs)
+axes[0][2].set_ylim(bottom=0)
+axes[0][2].set_xlabel("consumer processes of one group, 8 queues")
+w = 0.8 / max(1, len(systems))
+for ax, groups, ylabel in (
+        (axes[1][1], [("size_1024", "1 topic"), ("topics_rate", f"{ntopics} topics")], "sync send msg/s (1 KiB)"),
+        (axes[1][2], [("topics_first_p50", "p50"), ("topics_first_max", "max")],
+         f"first send to each of {ntopics} new topics, ms")):
+    for i, s in enumerate(systems):
+        pts = [(j + (i - (len(systems) - 1) / 2) * w, val.get((s, k))) for j, (k, _) in enumerate(groups)]
+        pts = [p for p in pts if p[1]]
+        if pts:
+            ax.bar([p[0] for p in pts], [p[1] for p in pts], w, color=colors[i % 5], label=labels[s])
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([g for _, g in groups])
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+for ax in axes.flat:  # one legend, on the first panel with data
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+        break
+fig.suptitle(title, fontsize=10)
+fig.tight_layout()
+fig.savefig(out, dpi=100)
+"""
+
+
+def write_chart(path: Path, rows: List[Dict[str, Any]], systems: List[str], title: str,
+                script_text: str = CHART_SCRIPT, extra: Optional[list] = None) -> Optional[str]:
     try:
         py = venv_python("tools", TOOLS_PACKAGES)
         data = CACHE / "chart-input.json"
-        data.write_text(json.dumps([rows, LABELS, systems, str(path), title]))
+        data.write_text(json.dumps([rows, LABELS, systems, str(path), title, *(extra or [])]))
         script = CACHE / "chart.py"
-        script.write_text(CHART_SCRIPT)
+        script.write_text(script_text)
         run_quiet([str(py), str(script), str(data)], timeout=300)
         return None
     except Exception as e:
@@ -596,18 +890,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a small version of everything (< 2 min)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma list of {SYSTEMS + VARIANTS}")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma list of {WORKLOADS}")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS + SCALE_WORKLOADS),
+                    help=f"comma list of {WORKLOADS + SCALE_WORKLOADS}; 'scale' = all of {SCALE_WORKLOADS}")
     ap.add_argument("--rounds", type=int, default=None, help="rounds of the send workloads (full: 2, quick: 1)")
     ap.add_argument("--out", default=None, help="results basename (default: latest, or quick with --quick)")
     ap.add_argument("--keep-broker", action="store_true", help="leave the dev broker and proxy running")
     args = ap.parse_args()
     systems = [s for s in args.systems.split(",") if s]
-    workloads = [w for w in args.workloads.split(",") if w]
+    workloads = [x for w in args.workloads.split(",") if w for x in (SCALE_WORKLOADS if w == "scale" else [w])]
     for s in systems:
         if s not in SYSTEMS and s not in VARIANTS:
             ap.error(f"unknown system {s}")
     for w in workloads:
-        if w not in WORKLOADS:
+        if w not in WORKLOADS + SCALE_WORKLOADS:
             ap.error(f"unknown workload {w}")
     if "rmq_native" not in systems:
         systems.insert(0, "rmq_native")
@@ -626,7 +921,7 @@ def main() -> int:
         log("starting the dev broker (own state dir, ports "
             f"{NAMESRV_PORT}/{BROKER_PORT})")
         bench.ns = devbroker.start(namesrv_port=NAMESRV_PORT, broker_port=BROKER_PORT, home=home, quiet=True,
-                                   clean=True)
+                                   clean=True, timeout=300)  # a loaded machine can take minutes
         if "grpc5" in systems:
             proxy = Proxy(bench.ns)
             try:
@@ -666,14 +961,25 @@ def main() -> int:
     public = [{k: v for k, v in r.items() if k != "key"} for r in rows]
     out_base.with_suffix(".json").write_text(json.dumps(public, indent=1, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
-    raw = {"meta": meta, "samples": bench.samples, "unavailable": bench.unavailable}
+    raw = {"meta": meta, "samples": bench.samples, "scale_samples": bench.scale_samples,
+           "unavailable": bench.unavailable}
     out_base.with_name(out_base.name + "-raw.json").write_text(json.dumps(raw, indent=1) + "\n", encoding="utf-8")
     write_markdown(out_base.with_suffix(".md"), rows, systems, meta)
-    write_chart(out_base.with_suffix(".png"), rows, systems,
-                f"rmq_native vs peers, one RocketMQ {ROCKETMQ_VERSION} broker, 1 KiB bodies "
-                f"({meta['machine']['cores']} cores, {meta['finished']})")
+    charts = []
+    if bench.workloads:
+        write_chart(out_base.with_suffix(".png"), rows, systems,
+                    f"rmq_native vs peers, one RocketMQ {ROCKETMQ_VERSION} broker, 1 KiB bodies "
+                    f"({meta['machine']['cores']} cores, {meta['finished']})")
+        charts.append(".png")
+    if bench.scale_workloads:
+        write_chart(out_base.with_name(out_base.name + "-scale.png"), rows, systems,
+                    f"Scale: rmq_native vs peers, one RocketMQ {ROCKETMQ_VERSION} broker, sync sends from "
+                    f"{SCALE_THREADS} threads ({meta['machine']['cores']} cores, {meta['finished']})",
+                    SCALE_CHART_SCRIPT, [SIZES, PROCS, ROUTE_TOPICS])
+        charts.append("-scale.png")
     print(out_base.with_suffix(".md").read_text(encoding="utf-8"))
-    log(f"done in {duration:.0f}s (setup {t_setup:.0f}s); wrote {out_base}.json/.md/.png")
+    log(f"done in {duration:.0f}s (setup {t_setup:.0f}s); wrote {out_base}.json/.md, "
+        + ", ".join(out_base.name + c for c in charts))
     return 0
 
 

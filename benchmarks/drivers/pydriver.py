@@ -71,6 +71,9 @@ class RmqNative:
     def send(self, topic: str, body: bytes) -> None:
         self.p.send(topic, body)
 
+    def prepare(self) -> None:
+        import rmq_native  # noqa: F401  (the import's cost is paid before a start barrier)
+
     def send_async(self, topic: str, body: bytes, done: Callable[[bool], None]) -> None:
         fut = self.p.send_async(topic, body)
         fut.add_done_callback(lambda f: done(f.exception() is None))
@@ -104,6 +107,7 @@ class RocketMQ044:
 
         self.p = Producer("bench_rocketmq044_producer")
         self.p.set_namesrv_addr(self.spec["ns"])
+        self.p.set_max_message_size(4 << 20)  # the broker's limit, as the other clients (default: 128 KiB)
         self.p.start()
 
     def _msg(self, topic: str, body: bytes):
@@ -406,6 +410,99 @@ def latency(a, spec: dict) -> dict:
                         "achieved_rate": total / send_el}}
 
 
+def _barrier(spec: dict) -> None:
+    """Several processes start their clients at one moment: print READY, wait for a line."""
+    if spec.get("barrier"):
+        print("READY", flush=True)
+        sys.stdin.readline()
+
+
+def drain_part(a, spec: dict) -> dict:
+    """One of several consumer processes of one group draining a backlog: counts
+    what it receives and stops after ``idle`` s without a message (``first_wait``
+    s if none came at all); the orchestrator adds the processes up."""
+    stop = threading.Event()
+    lock = threading.Lock()
+    st = {"n": 0, "first": 0.0, "last": 0.0}
+
+    def on_body(body: bytes) -> None:
+        now = time.time()
+        with lock:
+            if not st["first"]:
+                st["first"] = now
+            st["n"] += 1
+            st["last"] = now
+
+    idle, first_wait = float(spec.get("idle") or 2), float(spec.get("first_wait") or 10)
+    if hasattr(a, "prepare"):
+        a.prepare()
+    _barrier(spec)
+    t0 = time.time()
+    deadline = time.monotonic() + float(spec.get("max_time") or 3600)
+    th = threading.Thread(target=a.consume, args=(spec["topic"], spec["group"], True, on_body, stop), daemon=True)
+    th.start()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        with lock:
+            last = st["last"]
+        if (last and time.time() - last >= idle) or (not last and time.time() - t0 >= first_wait):
+            break
+    stop.set()
+    th.join(15)
+    m = {"start_t": t0}
+    if st["n"]:
+        m.update(first_t=st["first"], last_t=st["last"])
+    return {"ok": True, "n": st["n"], "elapsed": time.time() - t0, "errors": 0, "metrics": m}
+
+
+def topics_send(a, spec: dict) -> dict:
+    """One producer, many topics (``topics``): one timed sync send to each topic
+    in turn (route lookup + send), then ``threads`` threads sending round-robin
+    over all of them for ``max_time``."""
+    a.producer()
+    topics, body = spec["topics"], make_body(spec.get("size", 1024))
+    _warm(a, spec, body)
+    firsts: List[float] = []
+    errors = 0
+    for t in topics:
+        t0 = time.perf_counter()
+        try:
+            a.send(t, body)
+        except Exception:
+            errors += 1
+            continue
+        firsts.append((time.perf_counter() - t0) * 1000)
+    if not firsts:
+        return {"ok": False, "error": "every first send failed"}
+    deadline = _deadline(spec)
+    lock = threading.Lock()
+    state = {"i": 0, "n": 0, "errors": errors}
+
+    def worker() -> None:
+        while time.monotonic() < deadline:
+            with lock:
+                state["i"] += 1
+                t = topics[state["i"] % len(topics)]
+            try:
+                a.send(t, body)
+                ok = True
+            except Exception:
+                ok = False
+            with lock:
+                state["n" if ok else "errors"] += 1
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=worker) for _ in range(int(spec.get("threads", 4)))]
+    for th in ts:
+        th.start()
+    for th in ts:
+        th.join()
+    el = time.perf_counter() - t0
+    firsts.sort()
+    return {"ok": True, "n": state["n"], "elapsed": el, "errors": state["errors"],
+            "metrics": {"rate": state["n"] / el, "first_p50": firsts[(len(firsts) - 1) // 2], "first_max": firsts[-1]}}
+
+
 def main() -> int:
     system, spec = sys.argv[1], json.loads(sys.argv[2])
     system, _, option = system.partition("+")  # rmq_native+otel, rmq_native+trace
@@ -426,6 +523,10 @@ def main() -> int:
             r = drain(a, spec)
         elif w == "latency":
             r = latency(a, spec)
+        elif w == "drain_part":
+            r = drain_part(a, spec)
+        elif w == "topics":
+            r = topics_send(a, spec)
         else:
             r = {"ok": False, "error": f"unknown workload {w}"}
         try:

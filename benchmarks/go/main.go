@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,6 +41,10 @@ type Spec struct {
 	Rate     int      `json:"rate"`
 	Duration float64  `json:"duration"`
 	MaxTime  float64  `json:"max_time"`
+	// drain_part (one of several consumer processes of one group)
+	Idle      float64 `json:"idle"`       // stop after this many seconds without a message
+	FirstWait float64 `json:"first_wait"` // ... or without any message at all
+	Barrier   bool    `json:"barrier"`    // print READY, start on a line from stdin
 }
 
 type Result struct {
@@ -376,6 +381,122 @@ func latency(s Spec) Result {
 		"achieved_rate": float64(total) / sendEl}}
 }
 
+// waitBarrier tells the orchestrator this process is ready and waits for its go
+// line, so several processes start their clients at the same moment.
+func waitBarrier(s Spec) {
+	if !s.Barrier {
+		return
+	}
+	fmt.Println("READY")
+	bufio.NewReader(os.Stdin).ReadString('\n')
+}
+
+func seconds(v, def float64) time.Duration {
+	if v <= 0 {
+		v = def
+	}
+	return time.Duration(v * float64(time.Second))
+}
+
+// drainPart is one of several consumer processes of one group draining a
+// backlog: it counts what it receives and stops after s.Idle seconds without a
+// message (s.FirstWait if none came at all). The orchestrator adds up the
+// processes' counts and takes the span from the first to the last message.
+func drainPart(s Spec) Result {
+	c := newConsumer(s, consumer.ConsumeFromFirstOffset)
+	var n int64
+	var first, last atomic.Int64
+	err := c.Subscribe(s.Topic, consumer.MessageSelector{}, func(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		now := time.Now().UnixNano()
+		first.CompareAndSwap(0, now)
+		atomic.AddInt64(&n, int64(len(msgs)))
+		last.Store(now)
+		return consumer.ConsumeSuccess, nil
+	})
+	if err != nil {
+		fail(err)
+	}
+	waitBarrier(s)
+	t0 := time.Now()
+	if err := c.Start(); err != nil {
+		fail(err)
+	}
+	idle, firstWait, deadline := seconds(s.Idle, 2), seconds(s.FirstWait, 10), t0.Add(maxTime(s))
+	for time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		if l := last.Load(); l != 0 && time.Since(time.Unix(0, l)) >= idle {
+			break
+		}
+		if last.Load() == 0 && time.Since(t0) >= firstWait {
+			break
+		}
+	}
+	c.Shutdown()
+	got := atomic.LoadInt64(&n)
+	m := map[string]float64{"start_t": float64(t0.UnixNano()) / 1e9}
+	if got > 0 {
+		m["first_t"] = float64(first.Load()) / 1e9
+		m["last_t"] = float64(last.Load()) / 1e9
+	}
+	return Result{OK: true, N: got, Elapsed: time.Since(t0).Seconds(), Metrics: m}
+}
+
+// topicsSend is one producer sending to many topics (s.Topics): first one sync
+// send to each topic in turn, timing it (route lookup at the name server plus
+// the send), then sync sends from s.Threads goroutines round-robin over all
+// topics for s.MaxTime.
+func topicsSend(s Spec) Result {
+	p := newProducer(s)
+	defer p.Shutdown()
+	warm(p, s)
+	if len(s.Topics) == 0 {
+		return Result{OK: false, Error: "no topics"}
+	}
+	b := body(s.Size)
+	var errs int64
+	firsts := make([]float64, 0, len(s.Topics))
+	for _, t := range s.Topics {
+		t0 := time.Now()
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage(t, b)); err != nil {
+			errs++
+			continue
+		}
+		firsts = append(firsts, float64(time.Since(t0).Nanoseconds())/1e6)
+	}
+	if len(firsts) == 0 {
+		return Result{OK: false, Error: "every first send failed"}
+	}
+	threads := s.Threads
+	if threads <= 0 {
+		threads = 4
+	}
+	var n, next int64
+	deadline := time.Now().Add(maxTime(s))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				i := atomic.AddInt64(&next, 1)
+				topic := s.Topics[int(i)%len(s.Topics)]
+				if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, b)); err != nil {
+					atomic.AddInt64(&errs, 1)
+				} else {
+					atomic.AddInt64(&n, 1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	sort.Float64s(firsts)
+	pct := func(q float64) float64 { return firsts[int(q*float64(len(firsts)-1))] }
+	return Result{OK: true, N: n, Elapsed: el, Errors: errs, Metrics: map[string]float64{
+		"rate": float64(n) / el, "first_p50": pct(0.5), "first_max": firsts[len(firsts)-1]}}
+}
+
 func createTopics(s Spec) Result {
 	a, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{s.NS})))
 	if err != nil {
@@ -427,6 +548,10 @@ func main() {
 		r = drain(s)
 	case "latency":
 		r = latency(s)
+	case "drain_part":
+		r = drainPart(s)
+	case "topics":
+		r = topicsSend(s)
 	case "preload":
 		r = preload(s)
 	case "create_topics":
