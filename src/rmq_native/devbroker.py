@@ -838,7 +838,8 @@ def _props(values: Dict[str, Any]) -> str:
 
 
 def _write_configs(
-    sd: Path, namesrv_port: int, broker_port: int, name: str = BROKER_NAME, acl: bool = False
+    sd: Path, namesrv_port: int, broker_port: int, name: str = BROKER_NAME, acl: bool = False,
+    idle_timeout: int = 10,
 ) -> Tuple[Path, Path]:
     conf = sd / "conf"
     conf.mkdir(parents=True, exist_ok=True)
@@ -852,9 +853,10 @@ def _write_configs(
             "rocketmqHome": home,
             "kvConfigPath": f"{home}/namesrv/kvConfig.json",
             "enableControllerInNamesrv": False,
-            # close idle client connections after 10 s (default 120 s): the Go
-            # SDK never closes a shut-down client's name server connection
-            "serverChannelMaxIdleTimeSeconds": 10,
+            # close idle client connections after 10 s (RocketMQ's default
+            # 120 s): the Go SDK never closes a shut-down client's name server
+            # connection (the library does; leak tests use 120 s)
+            "serverChannelMaxIdleTimeSeconds": idle_timeout,
         }),
         encoding="utf-8",
     )
@@ -1029,6 +1031,7 @@ def start(
     quiet: bool = False,
     brokers: Optional[int] = None,
     acl: Optional[bool] = None,
+    namesrv_idle_timeout: int = 10,
 ) -> str:
     """Start (or reuse) the dev broker and return the name server address ``127.0.0.1:PORT``.
 
@@ -1040,6 +1043,8 @@ def start(
     dev broker of this state dir has); broker *i* uses ``broker_port + 10*i``.
     ``acl``: enable authentication/authorization with the test account
     ``ACL_ACCESS_KEY``/``ACL_SECRET_KEY`` (default off, or as running).
+    ``namesrv_idle_timeout``: seconds after which the name server closes an idle client
+    connection (RocketMQ's default is 120; applies when this call starts the name server).
     """
     log = _quiet if quiet else _info
     sd = state_dir(home)
@@ -1120,7 +1125,7 @@ def start(
         namesrv_conf = None
         for n in names:
             _broker_store(sd, n).mkdir(parents=True, exist_ok=True)
-            namesrv_conf, _ = _write_configs(sd, n_port, b_ports[n], n, acl)
+            namesrv_conf, _ = _write_configs(sd, n_port, b_ports[n], n, acl, namesrv_idle_timeout)
         assert namesrv_conf is not None
         namesrv_addr = f"{HOST}:{n_port}"
         broker_addr = f"{HOST}:{b_port}"
