@@ -144,7 +144,7 @@ def test_consumer_cycles_leave_a_bounded_residue(idle120: str, topic120: str, ba
     prefetched message is kept)."""
     group = f"GL_{os.getpid()}_{backlog}"
     with Producer(idle120) as p:
-        for i in range(backlog + 6):
+        for _ in range(backlog + 6):
             p.send(topic120, b"x" * 1024)
     cycles = 5
 
