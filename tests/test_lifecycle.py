@@ -112,6 +112,26 @@ def test_producer_cycles_leave_no_socket_or_goroutine(idle120: str, topic120: st
     assert settle(lambda: sockets() <= socks_before and stats()["goroutines"] <= before["goroutines"], 5)
 
 
+def test_producers_share_an_sdk_producer_only_with_the_same_options(rocketmq_namesrv: str, topic: str) -> None:
+    """Closing one producer never disturbs another that shares its SDK
+    producer; other SDK options (group, credentials...) and transaction
+    producers get their own."""
+    assert settle(lambda: stats()["shared_producers"] == 0, 10)  # earlier tests' producers expired
+    base = 0
+    with Producer(rocketmq_namesrv, "GSHARE_A") as a1, Producer(rocketmq_namesrv, "GSHARE_A") as a2:
+        assert stats()["shared_producers"] == base + 1
+        with Producer(rocketmq_namesrv, "GSHARE_B"), Producer(rocketmq_namesrv, "GSHARE_A", retries=0):
+            assert stats()["shared_producers"] == base + 3
+        with TransactionProducer(rocketmq_namesrv, "GSHARE_A", lambda m: TransactionState.COMMIT):
+            assert stats()["shared_producers"] == base + 3
+        a1.send(topic, b"one")
+        a1.close()
+        assert a2.send(topic, b"two").msg_id
+        with pytest.raises(rmq_native.ClosedError):
+            a1.send(topic, b"three")
+    assert settle(lambda: stats()["shared_producers"] == base, 10)
+
+
 def test_transaction_producer_cycles_leave_no_socket_or_goroutine(idle120: str, topic120: str) -> None:
     """Transaction producers are never shared: each SDK client's start-up
     goroutines sleep 10 s before they see the close."""
