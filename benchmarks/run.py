@@ -13,7 +13,7 @@ peak RSS is that client's own):
 * ``rocketmq044`` -- PyPI ``rocketmq`` 0.4.4 (ctypes over a bundled C++ librocketmq)
 * ``grpc5``       -- PyPI ``rocketmq-python-client`` 5.x (gRPC via the RocketMQ proxy)
 
-The dev broker (name server + broker, own state dir, ports 21876/22911) serves
+The dev broker (name server + broker, own state dir, ports 17876/18911) serves
 every system; the RocketMQ 5.3.3 proxy runs in cluster mode in front of that
 same broker for the gRPC client, with every listener bound to 127.0.0.1.
 Workloads run in an interleaved order (each workload, every system, the
@@ -57,10 +57,10 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 CACHE = Path(os.environ.get("RMQ_NATIVE_BENCH_CACHE", Path.home() / ".cache" / "rmq_native" / "bench"))
 HOST = "127.0.0.1"
-NAMESRV_PORT = 21876
-BROKER_PORT = 22911
-PROXY_GRPC_PORT = 22081
-PROXY_REMOTING_PORT = 22080
+NAMESRV_PORT = 17876
+BROKER_PORT = 18911
+PROXY_GRPC_PORT = 18081
+PROXY_REMOTING_PORT = 18080
 ROCKETMQ_VERSION = "5.3.3"
 PEER_PACKAGES = {"rocketmq044": "rocketmq==0.4.4", "grpc5": "rocketmq-python-client>=5,<6"}
 TOOLS_PACKAGES = ["matplotlib"]

@@ -298,6 +298,7 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	if err := c.Start(); err != nil {
 		close(st.done)
 		_ = c.Shutdown()
+		closeNameServerConn(c) // reap.go
 		return fail(errf(classify(err), "cannot start consumer: %v", err))
 	}
 	goSafe("route refresh", st.refreshRoutes)
@@ -473,6 +474,7 @@ func (st *consumerState) close() {
 		}
 		_ = st.c.Shutdown() // drops the queues and persists committed offsets
 		close(st.done)      // releases every blocked SDK callback
+		reapConsumer(st)    // reap.go: what the SDK leaves behind
 	})
 }
 

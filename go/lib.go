@@ -407,7 +407,7 @@ func rmq_free(p unsafe.Pointer) {
 	C.free(p)
 }
 
-// rmq_debug_stats implements the ABI function of the same name: writes a JSON object of internal counters ({"handles": n, "producers": n, "consumers": n, "admins": n, "goroutines": n, "goroutines_lingering": n}) to *out (release with rmq_free), its length to *out_len.
+// rmq_debug_stats implements the ABI function of the same name: writes a JSON object of internal counters ({"handles": n, "producers": n, "consumers": n, "admins": n, "goroutines": n, "consumers_closed": n, "shared_producers": n, "heap_bytes": n, "stack_bytes": n}) to *out (release with rmq_free), its length to *out_len.
 // The contract is in rmq_native.h.
 //
 //export rmq_debug_stats
@@ -430,34 +430,16 @@ func rmq_debug_stats(out **C.uint8_t, outLen *C.int64_t) (rc C.int32_t) {
 	}
 	handleMu.Unlock()
 	counts["goroutines"] = runtime.NumGoroutine()
-	counts["goroutines_lingering"] = lingeringGoroutines()
+	counts["consumers_closed"] = int(consumersClosed.Load())
+	counts["shared_producers"] = sharedProducers()
+	runtime.GC() // heap_bytes: the live heap
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	counts["heap_bytes"] = int(ms.HeapAlloc)
+	counts["stack_bytes"] = int(ms.StackInuse)
 	b, _ := json.Marshal(counts)
 	export(b, out, outLen)
 	return C.RMQ_OK
-}
-
-// lingeringGoroutines counts goroutines the SDK leaves behind after a client
-// shuts down that end on their own: timers asleep in time.Sleep (statistics,
-// offset persistence; upstream issue 1147) and pull requests waiting for
-// their deadline. Leak tests subtract them.
-func lingeringGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "rocketmq-client-go") &&
-			(strings.Contains(g, "time.Sleep") || strings.Contains(g, "waitResponse")) {
-			count++
-		}
-	}
-	return count
 }
 
 // rmq_debug_panic implements the ABI function of the same name: test hook: panics inside the library; the panic is recovered and the call returns RMQ_ERR_INTERNAL.

@@ -198,17 +198,17 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 	st := &producerState{nameServers: addrs, timeout: timeout, maxSize: maxSize, compressAt: compressAt,
 		level: level, retries: retries, completions: newCompletionQueue()}
 	if listener == nil {
-		p, err := rocketmq.NewProducer(opts...)
+		p, release, err := sharedProducer(cfg, opts) // pool.go: started, shared
 		if err != nil {
-			return nil, errf(C.RMQ_ERR_STATE, "cannot create producer: %v", err)
+			return nil, err
 		}
-		st.p, st.start, st.shutdown = p, p.Start, p.Shutdown
+		st.p, st.start, st.shutdown = p, func() error { return nil }, release
 	} else {
 		tp, err := rocketmq.NewTransactionProducer(listener, opts...)
 		if err != nil {
 			return nil, errf(C.RMQ_ERR_STATE, "cannot create transaction producer: %v", err)
 		}
-		st.tp, st.start, st.shutdown = tp, tp.Start, tp.Shutdown
+		st.tp, st.start, st.shutdown = tp, tp.Start, reaped(tp, tp.Shutdown) // reap.go
 	}
 	if err := st.start(); err != nil {
 		_ = st.shutdown()

@@ -2,7 +2,7 @@ package main
 
 // Go-side profile harness for benchmarks/PROFILE.md (run by benchmarks/profile.py):
 //
-//	BENCH_NS=127.0.0.1:21876 BENCH_TOPIC=t go test -run x -bench . -benchmem -cpuprofile cpu.out
+//	BENCH_NS=127.0.0.1:17876 BENCH_TOPIC=t go test -run x -bench . -benchmem -cpuprofile cpu.out
 //
 // BenchmarkSDKSendSync*: the SDK call rmq_native makes for Producer.send
 // (SendSync with a per-call context timeout), without Python and cgo.

@@ -23,7 +23,7 @@ def _props(values: Dict[str, Any]) -> str:
 
 def write_configs(
     sd: Path, namesrv_port: int, broker_port: int, name: str = BROKER_NAME, acl: bool = False,
-    trace: bool = False,
+    trace: bool = False, idle_timeout: int = 10,
 ) -> Tuple[Path, Path]:
     """Write ``conf/namesrv.properties`` and the config of broker ``name``; returns both paths."""
     conf = sd / "conf"
@@ -38,9 +38,10 @@ def write_configs(
             "rocketmqHome": home,
             "kvConfigPath": f"{home}/namesrv/kvConfig.json",
             "enableControllerInNamesrv": False,
-            # close idle client connections after 10 s (default 120 s): the Go
-            # SDK never closes a shut-down client's name server connection
-            "serverChannelMaxIdleTimeSeconds": 10,
+            # close idle client connections after 10 s (RocketMQ's default
+            # 120 s): the Go SDK never closes a shut-down client's name server
+            # connection (the library does; leak tests use 120 s)
+            "serverChannelMaxIdleTimeSeconds": idle_timeout,
         }),
         encoding="utf-8",
     )

@@ -92,6 +92,7 @@ def start(
     brokers: Optional[int] = None,
     acl: Optional[bool] = None,
     trace: bool = False,
+    namesrv_idle_timeout: int = 10,
 ) -> str:
     """Start (or reuse) the dev broker and return the name server address ``127.0.0.1:PORT``.
 
@@ -106,6 +107,8 @@ def start(
     ``trace``: create the message trace topic ``RMQ_SYS_TRACE_TOPIC``
     (``traceTopicEnable=true``) for clients with ``trace=True``; applies when
     the broker is (re)started by this call.
+    ``namesrv_idle_timeout``: seconds after which the name server closes an idle client
+    connection (RocketMQ's default is 120; applies when this call starts the name server).
     """
     log = silent if quiet else progress
     sd = state_dir(home)
@@ -186,7 +189,7 @@ def start(
         namesrv_conf = None
         for n in names:
             broker_store(sd, n).mkdir(parents=True, exist_ok=True)
-            namesrv_conf, _ = write_configs(sd, n_port, b_ports[n], n, acl, trace)
+            namesrv_conf, _ = write_configs(sd, n_port, b_ports[n], n, acl, trace, namesrv_idle_timeout)
         assert namesrv_conf is not None
         namesrv_addr = f"{HOST}:{n_port}"
         broker_addr = f"{HOST}:{b_port}"
