@@ -241,6 +241,7 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 		done:            make(chan struct{}),
 		pending:         map[uint64]*delivery{},
 		creds:           creds,
+		instance:        instance,
 	}
 	if cfg.Namespace != "" && !strings.HasPrefix(cfg.Group, cfg.Namespace+"%") {
 		st.group = cfg.Namespace + "%" + cfg.Group // as the SDK names it

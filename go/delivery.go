@@ -8,6 +8,7 @@ import "C"
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -280,17 +281,16 @@ func (st *consumerState) pullProblem(admin *adminState, topics []string) *rmqErr
 		if code != 0 {
 			continue
 		}
-		var route struct {
-			QueueDatas []struct {
-				Perm int `json:"perm"`
-			} `json:"queueDatas"`
-		}
-		if json.Unmarshal(body, &route) != nil || len(route.QueueDatas) == 0 {
+		// the name server's fastjson is not always standard JSON: find the
+		// queues' permissions (only queue data carry a "perm")
+		perms := permRe.FindAllSubmatch(body, -1)
+		if len(perms) == 0 {
 			continue
 		}
 		readable := false
-		for _, q := range route.QueueDatas {
-			readable = readable || q.Perm&4 != 0
+		for _, m := range perms {
+			n, _ := strconv.Atoi(string(m[1]))
+			readable = readable || n&4 != 0
 		}
 		if !readable {
 			return errf(C.RMQ_ERR_BROKER, "no broker lets consumers pull topic %q (no read permission: is the broker write-only?)", t)
@@ -298,6 +298,8 @@ func (st *consumerState) pullProblem(admin *adminState, topics []string) *rmqErr
 	}
 	return nil
 }
+
+var permRe = regexp.MustCompile(`"perm":(\d+)`)
 
 // routeOf asks the name servers for a topic's route.
 func routeOf(admin *adminState, topic string) (int, []byte, bool) {
