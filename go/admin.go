@@ -95,6 +95,11 @@ var opaque int32
 // remotingCall sends one request of RocketMQ's remoting protocol (JSON
 // header) and returns the response code, remark and body.
 func remotingCall(role, addr string, code int, ext map[string]string, timeout time.Duration) (int, string, []byte, error) {
+	return remotingCallBody(role, addr, code, ext, nil, timeout)
+}
+
+// remotingCallBody is remotingCall with a request body.
+func remotingCallBody(role, addr string, code int, ext map[string]string, body []byte, timeout time.Duration) (int, string, []byte, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return 0, "", nil, errf(C.RMQ_ERR_UNREACHABLE, "%s %s unreachable: %v", role, addr, err)
@@ -105,9 +110,10 @@ func remotingCall(role, addr string, code int, ext map[string]string, timeout ti
 		"code": code, "language": "GO", "version": 317, "opaque": atomic.AddInt32(&opaque, 1),
 		"flag": 0, "extFields": ext,
 	})
-	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(header)))
+	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(header)+len(body)))
 	frame = binary.BigEndian.AppendUint32(frame, uint32(len(header)))
 	frame = append(frame, header...)
+	frame = append(frame, body...)
 	if _, err := conn.Write(frame); err != nil {
 		return 0, "", nil, errf(C.RMQ_ERR_UNREACHABLE, "write to %s: %v", addr, err)
 	}
@@ -136,8 +142,8 @@ func remotingCall(role, addr string, code int, ext map[string]string, timeout ti
 
 // sign adds the ACL signature of a request, as the SDK's ACL interceptor
 // does: HMAC-SHA1 over the values of the sorted header fields (AccessKey
-// included), then the body (none here).
-func sign(ext map[string]string, cr primitive.Credentials) {
+// included), then the body.
+func sign(ext map[string]string, body []byte, cr primitive.Credentials) {
 	ext["AccessKey"] = cr.AccessKey
 	keys := make([]string, 0, len(ext))
 	for k := range ext {
@@ -148,13 +154,14 @@ func sign(ext map[string]string, cr primitive.Credentials) {
 	for _, k := range keys {
 		mac.Write([]byte(ext[k]))
 	}
+	mac.Write(body)
 	ext["Signature"] = base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // call sends one (signed) request and turns a refusal into an error.
 func (st *adminState) call(role, addr string, code int, ext map[string]string) error {
 	if !st.creds.IsEmpty() {
-		sign(ext, st.creds)
+		sign(ext, nil, st.creds)
 	}
 	rc, remark, _, err := remotingCall(role, addr, code, ext, st.timeout)
 	if err != nil {

@@ -59,16 +59,23 @@ type delivery struct {
 }
 
 type consumerState struct {
-	c          rocketmq.PushConsumer
-	orderly    bool
-	namespace  string
-	ready      chan *delivery // bounded: messages waiting for rmq_consumer_poll
-	done       chan struct{}  // closed when the consumer is closed
-	closing    atomic.Bool
-	closeOnce  sync.Once
-	startMu    sync.Mutex // orders refreshRoutes and close
-	nextID     atomic.Uint64
-	lastSettle atomic.Int64 // unix nanos of the last settlement
+	c               rocketmq.PushConsumer
+	orderly         bool
+	broadcasting    bool
+	namespace       string
+	group           string // with the namespace, as the broker knows it
+	instance        string
+	topics          []string // subscribed, without the namespace
+	creds           primitive.Credentials
+	maxReconsumeSet int32                    // max_reconsume_times, -1 when not given
+	fault           atomic.Pointer[rmqError] // a persistent pull problem (see watch)
+	ready           chan *delivery           // bounded: messages waiting for rmq_consumer_poll
+	done            chan struct{}            // closed when the consumer is closed
+	closing         atomic.Bool
+	closeOnce       sync.Once
+	startMu         sync.Mutex // orders refreshRoutes and close
+	nextID          atomic.Uint64
+	lastSettle      atomic.Int64 // unix nanos of the last settlement
 
 	mu      sync.Mutex
 	pending map[uint64]*delivery // handed to the caller, not yet settled
@@ -101,43 +108,15 @@ func (st *consumerState) settle(d *delivery, s settlement) {
 }
 
 // consume is the SDK callback: it hands each message to the caller through
-// the bounded ready channel and blocks until the caller settles it or the
-// consumer closes (then the message is redelivered: its offset is never
-// committed).
+// the bounded ready channel and blocks until the caller settled it (see
+// deliver) or the consumer closes (then the message is redelivered: its
+// offset is never committed). It returns ConsumeSuccess only for settled
+// messages, so the SDK's own unchecked send-back never runs.
 func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-	retry := consumer.ConsumeRetryLater
-	if st.orderly {
-		retry = consumer.SuspendCurrentQueueAMoment
-	}
 	for _, m := range msgs {
-		if st.closing.Load() {
+		if !st.deliver(m) {
 			<-st.done
-			return retry, nil
-		}
-		if st.namespace != "" {
-			// the SDK (v2.1.2) leaves the namespace on the topic
-			m.Topic = strings.TrimPrefix(m.Topic, st.namespace+"%")
-		}
-		d := &delivery{id: st.nextID.Add(1), msg: m, result: make(chan settlement, 1)}
-		select {
-		case st.ready <- d:
-		case <-st.done:
-			return retry, nil
-		}
-		var s settlement
-		select {
-		case s = <-d.result:
-		case <-st.done:
-			return retry, nil
-		}
-		if s.kind != C.RMQ_ACK {
-			if cc, ok := primitive.GetConcurrentlyCtx(ctx); ok && s.delay > 0 {
-				cc.DelayLevelWhenNextConsume = s.delay
-			}
-			if oc, ok := primitive.GetOrderlyCtx(ctx); ok && s.delay > 0 {
-				oc.SuspendCurrentQueueTimeMillis = int(delayLevelMillis(s.delay))
-			}
-			return retry, nil
+			return st.handBack(m), nil
 		}
 	}
 	return consumer.ConsumeSuccess, nil
@@ -169,21 +148,33 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	if err := decodeConfig(config, configLen, &cfg); err != nil {
 		return fail(err)
 	}
-	addrs, err := nameServers(cfg.NameServer)
+	st, err := newConsumer(&cfg)
 	if err != nil {
 		return fail(err)
 	}
+	*outHandle = C.uint64_t(newHandle(st))
+	return C.RMQ_OK
+}
+
+// newConsumer creates and starts a consumer (rmq_consumer_new without the
+// C types, so that Go tests can use it).
+func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
+	cfg := *cfgp
+	addrs, err := nameServers(cfg.NameServer)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Group == "" {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "group is required"))
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "group is required")
 	}
 	if err := validTopic(cfg.Group); err != nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "invalid group name %q: 1 to 127 characters from letters, digits, '%%', '|', '_' and '-'", cfg.Group))
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "invalid group name %q: 1 to 127 characters from letters, digits, '%%', '|', '_' and '-'", cfg.Group)
 	}
 	if len(cfg.Subscriptions) == 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "at least one subscription is required"))
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "at least one subscription is required")
 	}
 	if !anyReachable(addrs, 2*time.Second) {
-		return fail(errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";")))
+		return nil, errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";"))
 	}
 	inflight := cfg.MaxInflight
 	if inflight <= 0 {
@@ -191,7 +182,7 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	}
 	instance, err := uniqueInstance(cfg.InstanceName)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	opts := []consumer.Option{
 		consumer.WithNameServer(addrs),
@@ -207,7 +198,7 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	case "broadcasting":
 		opts = append(opts, consumer.WithConsumerModel(consumer.BroadCasting))
 	default:
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "model must be \"clustering\" or \"broadcasting\", not %q", cfg.Model))
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "model must be \"clustering\" or \"broadcasting\", not %q", cfg.Model)
 	}
 	switch cfg.FromWhere {
 	case "", "last":
@@ -216,16 +207,17 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		opts = append(opts, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	case "timestamp":
 		if _, err := time.Parse("20060102150405", cfg.Timestamp); err != nil {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "timestamp must be yyyyMMddHHmmss, not %q", cfg.Timestamp))
+			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "timestamp must be yyyyMMddHHmmss, not %q", cfg.Timestamp)
 		}
 		opts = append(opts, consumer.WithConsumeFromWhere(consumer.ConsumeFromTimestamp),
 			consumer.WithConsumeTimestamp(cfg.Timestamp))
 	default:
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "from_where must be \"last\", \"first\" or \"timestamp\", not %q", cfg.FromWhere))
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "from_where must be \"last\", \"first\" or \"timestamp\", not %q", cfg.FromWhere)
 	}
 	if cfg.MaxReconsumeTimes != nil {
 		opts = append(opts, consumer.WithMaxReconsumeTimes(*cfg.MaxReconsumeTimes))
 	}
+	var creds primitive.Credentials
 	if cfg.PullBatchSize > 0 {
 		opts = append(opts, consumer.WithPullBatchSize(cfg.PullBatchSize))
 	}
@@ -235,21 +227,38 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	if cfg.AccessKey != "" || cfg.SecretKey != "" {
 		cr, err := credentials(cfg.AccessKey, cfg.SecretKey)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		opts = append(opts, consumer.WithCredentials(cr))
+		creds = cr
 	}
 	if tr, err := cfg.traceConfig(addrs, cfg.Group, cfg.AccessKey, cfg.SecretKey); err != nil { // message trace (trace.go)
-		return fail(err)
+		return nil, err
 	} else if tr != nil {
 		opts = append(opts, consumer.WithTrace(tr))
 	}
 	st := &consumerState{
-		orderly:   cfg.Orderly,
-		namespace: cfg.Namespace,
-		ready:     make(chan *delivery, inflight),
-		done:      make(chan struct{}),
-		pending:   map[uint64]*delivery{},
+		orderly:         cfg.Orderly,
+		broadcasting:    cfg.Model == "broadcasting",
+		namespace:       cfg.Namespace,
+		group:           cfg.Group,
+		maxReconsumeSet: -1,
+		ready:           make(chan *delivery, inflight),
+		done:            make(chan struct{}),
+		pending:         map[uint64]*delivery{},
+		creds:           creds,
+		instance:        instance,
+	}
+	if cfg.Namespace != "" && !strings.HasPrefix(cfg.Group, cfg.Namespace+"%") {
+		st.group = cfg.Namespace + "%" + cfg.Group // as the SDK names it
+	}
+	if cfg.MaxReconsumeTimes != nil {
+		st.maxReconsumeSet = *cfg.MaxReconsumeTimes
+	}
+	if st.broadcasting {
+		if err := prepareOffsetFiles(st.group, instance); err != nil {
+			return nil, err
+		}
 	}
 	type sub struct {
 		topic string
@@ -259,10 +268,10 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 	seen := map[string]bool{}
 	for _, s := range cfg.Subscriptions {
 		if err := validTopic(s.Topic); err != nil {
-			return fail(err)
+			return nil, err
 		}
 		if seen[s.Topic] {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "topic %q is subscribed twice", s.Topic))
+			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "topic %q is subscribed twice", s.Topic)
 		}
 		seen[s.Topic] = true
 		sel := consumer.MessageSelector{Type: consumer.TAG, Expression: s.Expression}
@@ -274,36 +283,50 @@ func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t
 		case "sql92":
 			sel.Type = consumer.SQL92
 			if strings.TrimSpace(sel.Expression) == "" {
-				return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "an sql92 expression must not be empty"))
+				return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "an sql92 expression must not be empty")
 			}
 		default:
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "selector type must be \"tag\" or \"sql92\", not %q", s.Type))
+			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "selector type must be \"tag\" or \"sql92\", not %q", s.Type)
 		}
 		if err := validText("expression", sel.Expression); err != nil {
-			return fail(err)
+			return nil, err
 		}
 		subs = append(subs, sub{s.Topic, sel})
 	}
+	fullTopic := func(t string) string {
+		if cfg.Namespace == "" {
+			return t
+		}
+		return cfg.Namespace + "%" + t
+	}
+	if err := checkSubscriptions(addrs, st.group, creds, cfg.Subscriptions, fullTopic); err != nil {
+		return nil, err
+	}
 	c, err := consumer.NewPushConsumer(opts...)
 	if err != nil {
-		return fail(errf(C.RMQ_ERR_STATE, "cannot create consumer: %v", err))
+		return nil, errf(C.RMQ_ERR_STATE, "cannot create consumer: %v", err)
 	}
 	st.c = c
 	for _, s := range subs {
 		if err := c.Subscribe(s.topic, s.sel, st.consume); err != nil {
 			_ = c.Shutdown()
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "cannot subscribe to %q: %v", s.topic, err))
+			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "cannot subscribe to %q: %v", s.topic, err)
 		}
 	}
 	if err := c.Start(); err != nil {
 		close(st.done)
 		_ = c.Shutdown()
 		closeNameServerConn(c) // reap.go
-		return fail(errf(classify(err), "cannot start consumer: %v", err))
+		return nil, errf(classify(err), "cannot start consumer: %v", err)
 	}
 	goSafe("route refresh", st.refreshRoutes)
-	*outHandle = C.uint64_t(newHandle(st))
-	return C.RMQ_OK
+	topics := make([]string, len(subs))
+	for i, s := range subs {
+		topics[i] = s.topic
+	}
+	st.topics = topics
+	goSafe("route watch", func() { st.watch(addrs, topics) })
+	return st, nil
 }
 
 // refreshRoutes repeats the SDK's start-up route update shortly after the
@@ -402,6 +425,9 @@ func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t,
 	if timeoutMs < 0 {
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "timeout_ms must be >= 0"))
 	}
+	if f := st.fault.Load(); f != nil && len(st.ready) == 0 {
+		return fail(f)
+	}
 	batch := takeBatch(st.ready, int(maxMessages), time.Duration(timeoutMs)*time.Millisecond, st.done)
 	if len(batch) == 0 {
 		if st.closing.Load() {
@@ -461,20 +487,40 @@ func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int
 
 // close stops the consumer. Settled messages get a moment to be committed;
 // unsettled ones are never committed, so the broker redelivers them.
+//
+// Order: first stop pulling (unsubscribe) and give the pulls in flight a moment
+// to land, so that the SDK's Shutdown, which closes each queue's message
+// channel, does not race a pull goroutine still sending into it (a send on
+// a closed channel there would panic without recover); then Shutdown (drops
+// the queues, persists the committed offsets); only then release the
+// blocked callbacks, whose results the SDK ignores for dropped queues.
 func (st *consumerState) close() {
 	st.closeOnce.Do(func() {
 		st.startMu.Lock()
 		st.closing.Store(true)
 		st.startMu.Unlock()
+		// Unsubscribing stops new pulls (Suspend would race on the SDK's
+		// unsynchronized pause flag).
+		for _, t := range st.topics {
+			_ = st.c.Unsubscribe(t)
+		}
+		if !st.broadcasting && st.namespace == "" {
+			_ = st.c.Unsubscribe("%RETRY%" + st.group)
+		}
 		// Let the SDK finish what the caller settled just before (commit
-		// offsets, send nacked messages back), at most one second.
-		deadline := time.Now().Add(time.Second)
-		for time.Now().Before(deadline) && time.Since(time.Unix(0, st.lastSettle.Load())) < 150*time.Millisecond {
+		// offsets), and pulls in flight land: at least 200 ms, at most one
+		// second.
+		start := time.Now()
+		for time.Since(start) < time.Second &&
+			(time.Since(start) < 200*time.Millisecond || time.Since(time.Unix(0, st.lastSettle.Load())) < 150*time.Millisecond) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		_ = st.c.Shutdown() // drops the queues and persists committed offsets
 		close(st.done)      // releases every blocked SDK callback
-		reapConsumer(st)    // reap.go: what the SDK leaves behind
+		if st.broadcasting {
+			backupOffsets(st.group, st.instance)
+		}
+		reapConsumer(st) // reap.go: what the SDK leaves behind
 	})
 }
 

@@ -73,7 +73,7 @@ func (st *adminState) exchange(role, addr string, code int, ext map[string]strin
 		// signature of clients up to version 4.9.3 (this one says 317)
 		flag, hasFlag := ext[uniqueKeyFlag]
 		delete(ext, uniqueKeyFlag)
-		sign(ext, st.creds)
+		sign(ext, nil, st.creds)
 		if hasFlag {
 			ext[uniqueKeyFlag] = flag
 		}

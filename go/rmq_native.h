@@ -277,6 +277,14 @@ int32_t rmq_tx_check_reply(uint64_t producer, uint64_t check_id,
  *   "max_reconsume_times", "max_inflight" (messages handed to the caller and
  *   not yet acknowledged, per topic), "pull_batch_size", "namespace",
  *   "access_key", "secret_key", "orderly" (bool).
+ * Every "sql92" subscription is compiled by a master broker first
+ * (CHECK_CLIENT_CONFIG): a bad expression, or a broker without SQL92
+ * filtering, is an RMQ_ERR_INVALID_ARGUMENT. A topic without a route is an
+ * RMQ_ERR_NO_ROUTE. A broadcasting consumer keeps its offsets in
+ * <state dir>/offsets/<group>/<client ip>@<instance_name>/offset.json, so its
+ * group must be a file name on every platform (none of < > : " / \ | ? *;
+ * else RMQ_ERR_INVALID_ARGUMENT); before starting, the library restores the
+ * newest intact copy of that file (offset.json, .tmp, .bak) atomically.
  * On success *out_handle receives the handle. */
 int32_t rmq_consumer_new(char *config, int64_t config_len,
                          uint64_t *out_handle);
@@ -290,7 +298,12 @@ int32_t rmq_consumer_new(char *config, int64_t config_len,
  *   8 x uint32 lengths, then the 8 fields' bytes back to back: topic, tags,
  *   keys (space separated), msg_id, offset_msg_id, broker_name, properties
  *   ("k\0v\0..." user properties only), body.
- * Every message taken must later be settled with rmq_consumer_ack. */
+ * Every message taken must later be settled with rmq_consumer_ack.
+ * Persistent pull problems, which the SDK only logs, are reported here once
+ * they lasted 10 s (checked every 2 s), whenever no message is waiting, and
+ * until they clear: RMQ_ERR_NO_ROUTE (a subscribed topic has no route and
+ * no broker creates topics automatically) or RMQ_ERR_BROKER (no queue of a
+ * subscribed topic is readable, e.g. a write-only broker). */
 int32_t rmq_consumer_poll(uint64_t consumer, int32_t max_messages,
                           int32_t timeout_ms, uint8_t **out, int64_t *out_len,
                           int32_t *out_count);
@@ -299,14 +312,33 @@ int32_t rmq_consumer_poll(uint64_t consumer, int32_t max_messages,
  * RMQ_NACK (delay_level 0 = the broker's schedule, 1..18 = that level).
  * Unknown ids (already settled, or handed back when the
  * consumer lost the queue) are skipped; *out_settled tells how many were
- * settled. */
+ * settled. An ack commits the message. A nack never loses it:
+ *  - clustering, concurrent: the library sends it back (CONSUMER_SEND_MSG_BACK
+ *    to the broker that stored it, same fields as the Java client) and
+ *    commits it only when the broker confirmed; the broker redelivers it from
+ *    %RETRY%<group> (or moves it to %DLQ%<group> after max_reconsume_times).
+ *  - clustering, orderly: the queue pauses and the message comes back
+ *    locally after the delay (delay_level's time, default 1 s); once its
+ *    reconsume_times reached max_reconsume_times (-1: never) a nack sends it
+ *    to %DLQ%<group> (confirmed by the broker) and the queue moves on.
+ *  - broadcasting: it comes back locally after the delay (delay_level's
+ *    time, default the broker's schedule: level 3 + reconsume_times) until
+ *    its reconsume_times reached max_reconsume_times (-1: 16); the next nack
+ *    drops it with a warning on the log (rmq_log_poll); its offset moves on.
+ * A send-back that fails (refused by the broker, e.g. read-only, or
+ * unreachable) leaves the message unsettled, its offset pinned, and it comes
+ * back locally after the delay (level 0: the broker's schedule) with
+ * reconsume_times + 1, like the Java client's "consume later"; every failure
+ * is logged. A message handed out stays with the caller until settled or
+ * until close (no consume timeout sends it back meanwhile). */
 int32_t rmq_consumer_ack(uint64_t consumer, uint64_t *delivery_ids,
                          int32_t count, int32_t kind, int32_t delay_level,
                          int32_t *out_settled);
 
 /* Stops the consumer: unsettled messages are handed back for redelivery,
- * offsets of settled ones are committed, the handle is released.
- * Idempotent. */
+ * offsets of settled ones are committed, the handle is released. It stops
+ * pulling first and waits at least 200 ms (at most 1 s) before shutting
+ * the SDK consumer down. Idempotent. */
 int32_t rmq_consumer_close(uint64_t consumer);
 
 /* ---- admin ------------------------------------------------------------ */

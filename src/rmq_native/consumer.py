@@ -101,7 +101,12 @@ class Consumer(NativeClient):
         selector: ``"tag"`` or ``"sql92"``.
         model: ``"clustering"`` or ``"broadcasting"``.
         from_where: where a new group starts: ``"last"``, ``"first"`` or a ``datetime``.
-        max_reconsume_times: nacks before a message goes to ``%DLQ%<group>``.
+        max_reconsume_times: nacks before a message goes to ``%DLQ%<group>``
+            (orderly: -1 = never). Broadcasting has no retry topic: a nacked
+            message comes back locally after the delay, and after this many
+            redeliveries (-1: 16) the next nack drops it with a warning on the
+            ``rmq_native`` logger. A nack the broker does not confirm (e.g. a
+            read-only broker) keeps the message: it comes back after the delay.
         max_inflight: messages per topic handed out and not yet settled.
         batch_size: messages fetched from the library per call.
         orderly: deliver each queue's messages strictly in order.

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+)
+
+// devNameServer is the shared dev broker's name server (python -m
+// rmq_native.devbroker start). The test needs a real broker; it is skipped
+// only when none is reachable there (.ci/run starts one before running
+// `go test -race`).
+const devNameServer = "127.0.0.1:9876"
+
+// TestCloseUnderTraffic closes consumers while messages keep arriving and
+// the caller is still settling, to be run with -race: the close order
+// (stop pulling, let pulls land, shut the SDK down, then release the
+// callbacks) must leave no data race and no panic.
+func TestCloseUnderTraffic(t *testing.T) {
+	conn, err := net.DialTimeout("tcp", devNameServer, time.Second)
+	if err != nil {
+		t.Skipf("no dev broker at %s: %v", devNameServer, err)
+	}
+	_ = conn.Close()
+	topic := fmt.Sprintf("GoCloseRace%d", time.Now().UnixNano())
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{devNameServer}),
+		producer.WithInstanceName(topic), producer.WithGroupName("GoCloseRaceP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Shutdown() }()
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("first"))); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	stop := make(chan struct{})
+	var sent sync.WaitGroup
+	sent.Add(1)
+	go func() {
+		defer sent.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _ = p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(fmt.Sprint(i))))
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); sent.Wait() }()
+
+	for round := 0; round < 3; round++ {
+		st, err := newConsumer(&consumerConfig{
+			NameServer: devNameServer, Group: fmt.Sprintf("%s_g%d", topic, round), FromWhere: "first",
+			MaxInflight: 4, Subscriptions: []subscription{{Topic: topic}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		received := 0
+		end := time.Now().Add(4 * time.Second)
+		for time.Now().Before(end) {
+			for _, d := range takeBatch(st.ready, 8, 100*time.Millisecond, st.done) {
+				received++
+				st.settle(d, settlement{kind: 0}) // ack
+			}
+		}
+		// some taken and never settled while closing
+		_ = takeBatch(st.ready, 8, 100*time.Millisecond, st.done)
+		st.close()
+		if received == 0 {
+			t.Fatalf("round %d: no message received", round)
+		}
+	}
+}

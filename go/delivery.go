@@ -1,0 +1,321 @@
+package main
+
+/*
+#include "rmq_native.h"
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+)
+
+// Request and response codes of RocketMQ's remoting protocol used by the
+// consumer.
+const (
+	reqConsumerSendMsgBack = 36
+	reqCheckClientConfig   = 46
+	reqGetBrokerConfig     = 26
+)
+
+// sendBackTimeout bounds one send-back request (the SDK uses 3 s).
+const sendBackTimeout = 3 * time.Second
+
+// orderlyPause is the pause before an orderly message nacked without a
+// delay level is delivered again (the Java client's default).
+const orderlyPause = time.Second
+
+// deliver hands one message to the caller until it is settled. An ack
+// settles it; a nack settles it only once the broker confirmed the
+// send-back (or, in broadcasting mode, when it is dropped after
+// max_reconsume_times local redeliveries). Otherwise the message stays here,
+// its offset uncommitted, and is handed out again after the delay with
+// reconsume_times + 1 (the Java client's "consume later"). False: the
+// consumer closed first (the message is redelivered by the broker).
+func (st *consumerState) deliver(m *primitive.MessageExt) bool {
+	// The SDK's expiry path (ConsumeTimeout) sends a message back unchecked
+	// once its CONSUME_START_TIME is old; without the property it never does.
+	m.RemoveProperty(primitive.PropertyConsumeStartTime)
+	fullTopic := m.Topic
+	if st.namespace != "" {
+		// the SDK (v2.1.2) leaves the namespace on the topic
+		m.Topic = strings.TrimPrefix(m.Topic, st.namespace+"%")
+	}
+	for {
+		s, ok := st.handOut(m)
+		if !ok {
+			return false
+		}
+		if s.kind == C.RMQ_ACK || st.settleNack(m, fullTopic, s.delay) {
+			return true
+		}
+		select {
+		case <-time.After(st.redeliveryDelay(m, s.delay)):
+		case <-st.done:
+			return false
+		}
+		m.ReconsumeTimes++
+	}
+}
+
+// handOut gives the message to rmq_consumer_poll and waits for its
+// settlement; false when the consumer closed first.
+func (st *consumerState) handOut(m *primitive.MessageExt) (settlement, bool) {
+	if st.closing.Load() {
+		return settlement{}, false
+	}
+	d := &delivery{id: st.nextID.Add(1), msg: m, result: make(chan settlement, 1)}
+	select {
+	case st.ready <- d:
+	case <-st.done:
+		return settlement{}, false
+	}
+	select {
+	case s := <-d.result:
+		return s, true
+	case <-st.done:
+		return settlement{}, false
+	}
+}
+
+// handBack is the callback's result for a message the caller never settled
+// because the consumer closed. The SDK has dropped the queue by then (close
+// shuts it down before releasing the callbacks), so it neither commits nor
+// sends anything back; in orderly mode reconsume_times is reset so that the
+// SDK's dead-letter check can never fire.
+func (st *consumerState) handBack(m *primitive.MessageExt) consumer.ConsumeResult {
+	if st.orderly {
+		m.ReconsumeTimes = 0
+		return consumer.SuspendCurrentQueueAMoment
+	}
+	return consumer.ConsumeRetryLater
+}
+
+// settleNack reports whether a nacked message is settled: sent back with
+// the broker's confirmation (clustering), dead-lettered with the broker's
+// confirmation (orderly, after max_reconsume_times), or dropped
+// (broadcasting, after max_reconsume_times).
+func (st *consumerState) settleNack(m *primitive.MessageExt, fullTopic string, level int) bool {
+	switch {
+	case st.broadcasting:
+		if m.ReconsumeTimes < st.maxReconsume() {
+			return false
+		}
+		rlog.Warning(fmt.Sprintf("rmq_native: broadcasting consumer %s drops message %s of %s after %d redeliveries",
+			st.group, m.MsgId, m.Topic, m.ReconsumeTimes), nil)
+		return true
+	case st.orderly:
+		if st.maxReconsumeSet < 0 || m.ReconsumeTimes < st.maxReconsumeSet {
+			return false
+		}
+		return st.sendBack(m, fullTopic, -1) // -1: straight to %DLQ%group
+	default:
+		return st.sendBack(m, fullTopic, level)
+	}
+}
+
+// maxReconsume is the limit of broadcasting nacks and the limit sent with a
+// send-back (-1 means 16, as in the SDK and the Java client).
+func (st *consumerState) maxReconsume() int32 {
+	if st.maxReconsumeSet < 0 {
+		return 16
+	}
+	return st.maxReconsumeSet
+}
+
+// redeliveryDelay is the wait before a nacked message that was not settled
+// is handed out again: the nack's delay level, else 1 s in orderly mode,
+// else the broker's schedule (level 3 + reconsume_times).
+func (st *consumerState) redeliveryDelay(m *primitive.MessageExt, level int) time.Duration {
+	if level <= 0 {
+		if st.orderly && !st.broadcasting {
+			return orderlyPause
+		}
+		level = 3 + int(m.ReconsumeTimes)
+	}
+	return time.Duration(delayLevelMillis(level)) * time.Millisecond
+}
+
+// sendBack sends CONSUMER_SEND_MSG_BACK for a message to the broker that
+// stored it, with the fields the Java client sends, and reports whether the
+// broker confirmed it (the SDK's own send-back ignores the answer).
+func (st *consumerState) sendBack(m *primitive.MessageExt, fullTopic string, level int) bool {
+	ext := map[string]string{
+		"group":             st.group,
+		"offset":            strconv.FormatInt(m.CommitLogOffset, 10),
+		"delayLevel":        strconv.Itoa(level),
+		"originMsgId":       m.MsgId,
+		"originTopic":       fullTopic,
+		"unitMode":          "false",
+		"maxReconsumeTimes": strconv.Itoa(int(st.maxReconsume())),
+	}
+	if !st.creds.IsEmpty() {
+		sign(ext, nil, st.creds)
+	}
+	code, remark, _, err := remotingCall("broker", m.StoreHost, reqConsumerSendMsgBack, ext, sendBackTimeout)
+	if err == nil && code != 0 {
+		err = errf(brokerCode(code, remark), "broker %s refused the send-back: CODE %d %s", m.StoreHost, code, remark)
+	}
+	if err != nil {
+		rlog.Warning(fmt.Sprintf("rmq_native: nacked message %s of %s (group %s) stays with the consumer and is delivered again: %v",
+			m.MsgId, m.Topic, st.group, err), nil)
+		return false
+	}
+	return true
+}
+
+// checkSubscriptions asks a master broker to compile each SQL92
+// subscription (CHECK_CLIENT_CONFIG), as the Java client does at start, so
+// that a bad expression is refused when the consumer is created instead of
+// failing every pull.
+func checkSubscriptions(addrs []string, group string, cr primitive.Credentials, subs []subscription, fullTopic func(string) string) error {
+	var sql []subscription
+	for _, s := range subs {
+		if strings.EqualFold(s.Type, "sql92") {
+			sql = append(sql, s)
+		}
+	}
+	if len(sql) == 0 {
+		return nil
+	}
+	admin := &adminState{nameServers: addrs, timeout: 5 * time.Second, creds: cr}
+	brokers, err := admin.masterBrokers("")
+	if err != nil {
+		return err
+	}
+	for _, s := range sql {
+		body, _ := json.Marshal(map[string]interface{}{
+			"clientId": "rmq_native-check", "group": group,
+			"subscriptionData": map[string]interface{}{
+				"topic": fullTopic(s.Topic), "subString": s.Expression, "expressionType": "SQL92",
+				"classFilterMode": false, "tagsSet": []string{}, "codeSet": []int{}, "subVersion": time.Now().UnixMilli(),
+			},
+		})
+		ext := map[string]string{}
+		if !cr.IsEmpty() {
+			sign(ext, body, cr)
+		}
+		code, remark, _, err := remotingCallBody("broker", brokers[0], reqCheckClientConfig, ext, body, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			if code == codeNoPermission {
+				return errf(C.RMQ_ERR_AUTH, "broker %s refused to check the subscription to %q: CODE %d %s", brokers[0], s.Topic, code, remark)
+			}
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "invalid sql92 expression %q for topic %q: the broker refused it: %s", s.Expression, s.Topic, remark)
+		}
+	}
+	return nil
+}
+
+// faultAfter is how long a pull error must persist before
+// rmq_consumer_poll reports it.
+const faultAfter = 10 * time.Second
+
+// watch checks every 2 s what the SDK only logs: a subscribed topic
+// without a route while no broker creates topics automatically, or whose
+// queues are all unreadable (the broker refuses pulls). Once a condition
+// has lasted faultAfter, rmq_consumer_poll reports it (when it has no
+// message to return) until it clears.
+func (st *consumerState) watch(addrs []string, topics []string) {
+	admin := &adminState{nameServers: addrs, timeout: 3 * time.Second, creds: st.creds}
+	var since time.Time
+	for {
+		select {
+		case <-st.done:
+			return
+		case <-time.After(2 * time.Second):
+		}
+		err := st.pullProblem(admin, topics)
+		switch {
+		case err == nil:
+			since = time.Time{}
+			st.fault.Store(nil)
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= faultAfter:
+			st.fault.Store(err)
+		}
+	}
+}
+
+// pullProblem returns the first persistent reason why a subscribed topic
+// cannot be pulled, or nil.
+func (st *consumerState) pullProblem(admin *adminState, topics []string) *rmqError {
+	for _, t := range topics {
+		full := t
+		if st.namespace != "" {
+			full = st.namespace + "%" + t
+		}
+		code, body, ok := routeOf(admin, full)
+		if !ok {
+			return nil // the name server did not answer: the SDK reports that itself
+		}
+		if code == codeTopicNotExist {
+			if !st.noAutoCreate(admin) {
+				continue // created with the first message sent
+			}
+			return errf(C.RMQ_ERR_NO_ROUTE, "topic %q has no route and the brokers do not create topics automatically: create it first", t)
+		}
+		if code != 0 {
+			continue
+		}
+		// the name server's fastjson is not always standard JSON: find the
+		// queues' permissions (only queue data carry a "perm")
+		perms := permRe.FindAllSubmatch(body, -1)
+		if len(perms) == 0 {
+			continue
+		}
+		readable := false
+		for _, m := range perms {
+			n, _ := strconv.Atoi(string(m[1]))
+			readable = readable || n&4 != 0
+		}
+		if !readable {
+			return errf(C.RMQ_ERR_BROKER, "no broker lets consumers pull topic %q (no read permission: is the broker write-only?)", t)
+		}
+	}
+	return nil
+}
+
+var permRe = regexp.MustCompile(`"perm":(\d+)`)
+
+// routeOf asks the name servers for a topic's route.
+func routeOf(admin *adminState, topic string) (int, []byte, bool) {
+	for _, ns := range admin.nameServers {
+		code, _, body, err := remotingCall("name server", ns, reqGetRouteInfo, map[string]string{"topic": topic}, admin.timeout)
+		if err == nil {
+			return code, body, true
+		}
+	}
+	return 0, nil, false
+}
+
+// noAutoCreate reports whether the master brokers answered that they do not
+// create topics automatically (an unanswered question counts as "they do").
+func (st *consumerState) noAutoCreate(admin *adminState) bool {
+	brokers, err := admin.masterBrokers("")
+	if err != nil {
+		return false
+	}
+	for _, b := range brokers {
+		ext := map[string]string{}
+		if !st.creds.IsEmpty() {
+			sign(ext, nil, st.creds)
+		}
+		code, _, body, err := remotingCall("broker", b, reqGetBrokerConfig, ext, admin.timeout)
+		if err != nil || code != 0 || !strings.Contains(string(body), "autoCreateTopicEnable=false") {
+			return false
+		}
+	}
+	return true
+}
