@@ -177,7 +177,7 @@ def test_nack_delay_level(rocketmq_namesrv: str, valid_topic: str) -> None:
             msg = Message(topic=valid_topic, body=b"x", tags=None, keys=[], properties={}, msg_id="", queue_id=0,
                           queue_offset=0, reconsume_times=0, born_timestamp=0, store_timestamp=0,
                           _id=2**63 + level + 1, _settler=c)
-            python = _python_accepts(lambda: msg.nack(delay_level=level))
+            python = _python_accepts(lambda msg=msg, level=level: msg.nack(delay_level=level))  # type: ignore[misc]
             ids = ffi.new("uint64_t[]", [2**62 + level + 1])
             library = _rc(lib.rmq_consumer_ack(c._h(), ids, 1, lib.RMQ_NACK, level, ffi.new("int32_t *")))
             assert (python, library) == (valid, valid), f"delay_level {level}"

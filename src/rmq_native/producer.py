@@ -84,6 +84,8 @@ class Producer(ProducerBase):
         self._finalizer.atexit = False
         _completions.open_producers.add(self)
 
+    _AIO_SEAM = ()  # aio.py uses public methods only
+
     def __enter__(self) -> Producer:
         return self
 
