@@ -48,7 +48,8 @@ def _wanted_level() -> int:
     return logger.getEffectiveLevel()
 
 
-def _pump() -> None:
+def _forward_logs() -> None:
+    """Body of the log thread: pull records, emit them, follow the level."""
     lib = _ffi.lib()
     ffi = _ffi.ffi
     out = ffi.new("uint8_t **")
@@ -81,5 +82,5 @@ def ensure_started() -> None:
             return
         _apply_env_level()
         _ffi.lib().rmq_set_log_level(_wanted_level())
-        threading.Thread(target=_pump, name="rmq_native-log", daemon=True).start()
+        threading.Thread(target=_forward_logs, name="rmq_native-log", daemon=True).start()
         _started = True

@@ -37,7 +37,8 @@ class _Requests:
         self.pump: threading.Thread | None = None
 
 
-def _state(producer: Producer) -> _Requests:
+def _requests_of(producer: Producer) -> _Requests:
+    """The producer's waiting requests (made at its first request)."""
     st: _Requests | None = producer.__dict__.get("_requests")
     if st is None:
         with _lock:
@@ -48,7 +49,7 @@ def _state(producer: Producer) -> _Requests:
 
 def _resolve(producer: Producer, h: int, data: bytes, count: int) -> None:
     """Resolve request futures from rmq_producer_poll_replies records."""
-    st = _state(producer)
+    st = _requests_of(producer)
     for r in _wire.replies(data, count):
         with st.lock:
             op, fut = st.futures.pop(r.token, (None, None))
@@ -70,6 +71,7 @@ def request_async(
     keys: str | Iterable[str] | None,
     properties: Mapping[str, str] | None,
 ) -> concurrent.futures.Future[Message]:
+    """Producer.request_async: send the request, return the future of its reply."""
     if producer._trace:
         raise ClientStateError("rmq_native: request/reply does not work on a producer with trace=True "
                                "(the Go SDK v2.1.2 drops the reply): use a producer without trace")
@@ -83,7 +85,7 @@ def request_async(
     except BaseException as e:
         op.fail(e)
         raise
-    st = _state(producer)
+    st = _requests_of(producer)
     fut: concurrent.futures.Future[Message] = concurrent.futures.Future()
     fut.set_running_or_notify_cancel()
     fut.add_done_callback(op.future_done)
@@ -103,6 +105,7 @@ def request_async(
 
 
 def request(producer: Producer, topic: str, body: bytes | str, *, timeout: float, **options: Any) -> Message:
+    """Producer.request: send the request and wait for its reply."""
     fut = request_async(producer, topic, body, timeout=timeout, **options)
     # the library always answers: with the reply, or a timeout after
     # `timeout` (its send may take up to the send timeout before that)
