@@ -68,7 +68,7 @@ def micro() -> None:
     def record(i: int) -> bytes:
         fields = [b"bench_topic", b"", b"", b"7F000001000000000000000000000001", b"7F00000100002A9F00000000000012"
                   b"34", b"broker-a", b"UNIQ_KEY\x00AC11000100002A9F0000000000000001\x00", body]
-        return MESSAGE.pack(i, 0, 0, i, 1, 2, 3, *(len(f) for f in fields)) + b"".join(fields)
+        return MESSAGE.pack(i, 0, 0, i, 1, 2, *(len(f) for f in fields)) + b"".join(fields)
 
     data = b"".join(record(i) for i in range(32))
     n = 5_000

@@ -35,56 +35,58 @@ def _text(raw: bytes) -> str:
     return text
 
 
-def _message(data: bytes, pos: int, settler: Settler | None) -> tuple[Message, int]:
-    """The message record at pos, and the position after it."""
-    mid, qid, recons, qoff, born, store, n0, n1, n2, n3, n4, n5, n6, n7 = MESSAGE.unpack_from(data, pos)
-    p0 = pos + MESSAGE.size
-    p1 = p0 + n0
-    p2 = p1 + n1
-    p3 = p2 + n2
-    p4 = p3 + n3
-    p5 = p4 + n4
-    p6 = p5 + n5
-    p7 = p6 + n6
-    end = p7 + n7
-    tags = data[p1:p2]
-    keys = data[p2:p3]
-    props = data[p6:p7]
-    if props:
-        parts = props[:-1].decode("utf-8", "replace").split("\0")
-        properties = dict(zip(parts[::2], parts[1::2]))
-    else:
-        properties = {}
-    msg = Message(
-        topic=_text(data[p0:p1]),
-        body=data[p7:end],
-        tags=_text(tags) if tags else None,
-        keys=keys.decode("utf-8", "replace").split() if keys else [],
-        properties=properties,
-        msg_id=data[p3:p4].decode("ascii", "replace"),
-        queue_id=qid,
-        queue_offset=qoff,
-        reconsume_times=recons,
-        born_timestamp=born,
-        store_timestamp=store,
-        offset_msg_id=data[p4:p5].decode("ascii", "replace"),
-        broker_name=_text(data[p5:p6]),
-        _id=mid,
-        _settler=settler,
-    )
-    return msg, end
-
-
 def messages(data: bytes, count: int, settler: Settler | None) -> list[Message]:
     """Records in the layout of ``rmq_consumer_poll`` (also transaction
     checks, found and pulled messages). Each record's id becomes the
     message's ``_id``; settler settles them (None: nothing to settle)."""
     out = []
     pos = 0
+    unpack_head, head_size = MESSAGE.unpack_from, MESSAGE.size
     for _ in range(count):
-        msg, pos = _message(data, pos, settler)
-        out.append(msg)
+        mid, qid, recons, qoff, born, store, n0, n1, n2, n3, n4, n5, n6, n7 = unpack_head(data, pos)
+        p0 = pos + head_size
+        p1 = p0 + n0
+        p2 = p1 + n1
+        p3 = p2 + n2
+        p4 = p3 + n3
+        p5 = p4 + n4
+        p6 = p5 + n5
+        p7 = p6 + n6
+        pos = p7 + n7
+        tags = data[p1:p2]
+        keys = data[p2:p3]
+        props = data[p6:p7]
+        if props:
+            parts = props[:-1].decode("utf-8", "replace").split("\0")
+            properties = dict(zip(parts[::2], parts[1::2]))
+        else:
+            properties = {}
+        out.append(
+            Message(
+                topic=_text(data[p0:p1]),
+                body=data[p7:pos],
+                tags=_text(tags) if tags else None,
+                keys=keys.decode("utf-8", "replace").split() if keys else [],
+                properties=properties,
+                msg_id=data[p3:p4].decode("ascii", "replace"),
+                queue_id=qid,
+                queue_offset=qoff,
+                reconsume_times=recons,
+                born_timestamp=born,
+                store_timestamp=store,
+                offset_msg_id=data[p4:p5].decode("ascii", "replace"),
+                broker_name=_text(data[p5:p6]),
+                _id=mid,
+                _settler=settler,
+            )
+        )
     return out
+
+
+def _message_size(data: bytes, pos: int) -> int:
+    """The size of the message record at pos."""
+    lengths: tuple[int, ...] = MESSAGE.unpack_from(data, pos)[6:]
+    return MESSAGE.size + sum(lengths)
 
 
 class Completion(NamedTuple):
@@ -137,7 +139,9 @@ def replies(data: bytes, count: int) -> Iterator[Reply]:
         pos += n
         message = None
         if status == 0:
-            message, pos = _message(data, pos, None)
+            size = _message_size(data, pos)
+            message = messages(data[pos : pos + size], 1, None)[0]
+            pos += size
         yield Reply(token, status, error, message)
 
 
