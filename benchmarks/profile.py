@@ -5,7 +5,7 @@
 
 1. Micro-costs without the network: a cffi call into the Go library, building a
    message (Producer._message), turning a send result into a SendResult, and
-   decoding consumed messages (consumer._decode) -- timeit, per call.
+   decoding consumed messages (_wire.messages) -- timeit, per call.
 2. Interleaved A/B on the live dev broker: rmq_native vs the Go SDK driver for
    sync sends from 1 thread and a 100k drain (per-op cost difference = binding).
 3. Go: ``go test -bench`` in benchmarks/go (SDK SendSync, and the Go work the
@@ -42,7 +42,7 @@ def micro() -> None:
     import struct
 
     from rmq_native import _ffi
-    from rmq_native.consumer import _HEAD, _LEN, _decode
+    from rmq_native._wire import MESSAGE, messages
     from rmq_native.producer import Producer, _result
 
     lib = _ffi.lib()
@@ -68,14 +68,11 @@ def micro() -> None:
     def record(i: int) -> bytes:
         fields = [b"bench_topic", b"", b"", b"7F000001000000000000000000000001", b"7F00000100002A9F00000000000012"
                   b"34", b"broker-a", b"UNIQ_KEY\x00AC11000100002A9F0000000000000001\x00", body]
-        r = _HEAD.pack(i, 0, 0, i, 1, 2, len(fields[0])) + fields[0]
-        for f in fields[1:]:
-            r += _LEN.pack(len(f)) + f
-        return r
+        return MESSAGE.pack(i, 0, 0, i, 1, 2, *(len(f) for f in fields)) + b"".join(fields)
 
     data = b"".join(record(i) for i in range(32))
     n = 5_000
-    t = timeit.timeit(lambda: _decode(data, 32, None), number=n)
+    t = timeit.timeit(lambda: messages(data, 32, None), number=n)
     OUT["decode_per_message_us"] = t / n / 32 * 1e6
     _ = struct
 

@@ -7,7 +7,6 @@ import "C"
 
 import (
 	"context"
-	"encoding/binary"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -358,53 +357,6 @@ func consumerFor(h C.uint64_t) (*consumerState, error) {
 	return st, nil
 }
 
-func appendField(buf []byte, s string) []byte {
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(s)))
-	return append(buf, s...)
-}
-
-// encodeDelivery appends one record in the layout rmq_native.h describes.
-func encodeDelivery(buf []byte, d *delivery) []byte {
-	buf = binary.LittleEndian.AppendUint64(buf, d.id)
-	return encodeMessage(buf, d.msg)
-}
-
-// encodeMessage appends a message in the record layout of
-// rmq_consumer_poll, after the delivery id.
-func encodeMessage(buf []byte, m *primitive.MessageExt) []byte {
-	queueID := 0
-	if m.Queue != nil {
-		queueID = m.Queue.QueueId
-	}
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(queueID))
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(m.ReconsumeTimes))
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.QueueOffset))
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.BornTimestamp))
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.StoreTimestamp))
-	brokerName := ""
-	if m.Queue != nil {
-		brokerName = m.Queue.BrokerName
-	}
-	var props strings.Builder
-	for k, v := range m.GetProperties() {
-		if !systemProperties[k] {
-			props.WriteString(k)
-			props.WriteByte(0)
-			props.WriteString(v)
-			props.WriteByte(0)
-		}
-	}
-	fields := [7]string{m.Topic, m.GetTags(), m.GetKeys(), m.MsgId, m.OffsetMsgId, brokerName, props.String()}
-	for _, f := range fields {
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(f)))
-	}
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(m.Body)))
-	for _, f := range fields {
-		buf = append(buf, f...)
-	}
-	return append(buf, m.Body...)
-}
-
 // rmq_consumer_poll implements the ABI function of the same name: takes up to max_messages messages, waiting at most timeout_ms for the first one (0 = do not wait).
 // The contract is in rmq_native.h.
 //
@@ -442,7 +394,7 @@ func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t,
 	st.mu.Unlock()
 	var buf []byte
 	for _, d := range batch {
-		buf = encodeDelivery(buf, d)
+		buf = encodeMessageRecord(buf, d.id, d.msg)
 	}
 	export(buf, out, outLen)
 	*outCount = C.int32_t(len(batch))

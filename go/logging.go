@@ -7,7 +7,6 @@ package main
 import "C"
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"sort"
@@ -144,9 +143,7 @@ func rmq_log_poll(timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCo
 	}
 	var buf []byte
 	for _, r := range recs {
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(r.level))
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(r.text)))
-		buf = append(buf, r.text...)
+		buf = encodeLogRecord(buf, r.level, r.text)
 	}
 	export(buf, out, outLen)
 	*outCount = C.int32_t(len(recs))

@@ -799,8 +799,7 @@ func (st *adminState) exportMessages(msgs []*primitive.MessageExt, out **C.uint8
 	var buf []byte
 	for _, m := range msgs {
 		m.Topic = st.shortName(m.Topic)
-		buf = binary.LittleEndian.AppendUint64(buf, 0)
-		buf = encodeMessage(buf, m)
+		buf = encodeMessageRecord(buf, 0, m)
 	}
 	export(buf, out, outLen)
 	*outCount = C.int32_t(len(msgs))

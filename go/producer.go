@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
-	"encoding/binary"
 	"errors"
 	"hash/fnv"
 	"math"
@@ -800,26 +799,10 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 	}
 	var buf []byte
 	for _, c := range done {
-		buf = binary.LittleEndian.AppendUint64(buf, c.token)
-		var code int32
-		var errText string
-		r := &primitive.SendResult{MessageQueue: &primitive.MessageQueue{}, MsgID: c.msgID}
 		if c.err != nil {
-			code = classify(c.err)
-			errText = c.err.Error()
+			buf = encodeCompletion(buf, c.token, classify(c.err), c.err.Error(), &primitive.SendResult{MsgID: c.msgID})
 		} else {
-			r = c.res
-		}
-		queueID, brokerName := 0, ""
-		if r.MessageQueue != nil {
-			queueID, brokerName = r.MessageQueue.QueueId, r.MessageQueue.BrokerName
-		}
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(code))
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(queueID))
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(r.QueueOffset))
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(r.Status))
-		for _, f := range []string{r.MsgID, r.OffsetMsgID, brokerName, r.TransactionID, errText} {
-			buf = appendField(buf, f)
+			buf = encodeCompletion(buf, c.token, 0, "", c.res)
 		}
 	}
 	export(buf, out, outLen)

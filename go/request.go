@@ -8,7 +8,6 @@ import "C"
 
 import (
 	"context"
-	"encoding/binary"
 	"reflect"
 	"strings"
 	"sync"
@@ -168,17 +167,10 @@ func rmq_producer_poll_replies(h C.uint64_t, maxReplies C.int32_t, timeoutMs C.i
 	done := takeBatch(r.outcomes, int(maxReplies), time.Duration(timeoutMs)*time.Millisecond, r.done)
 	var buf []byte
 	for _, o := range done {
-		buf = binary.LittleEndian.AppendUint64(buf, o.token)
-		var code int32
-		errText := ""
 		if o.err != nil {
-			code, errText = classify(o.err), o.err.Error()
-		}
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(code))
-		buf = appendField(buf, errText)
-		if o.err == nil {
-			buf = binary.LittleEndian.AppendUint64(buf, 0) // no delivery id
-			buf = encodeMessage(buf, replyExt(o.reply))
+			buf = encodeReply(buf, o.token, classify(o.err), o.err.Error(), nil)
+		} else {
+			buf = encodeReply(buf, o.token, 0, "", replyExt(o.reply))
 		}
 	}
 	export(buf, out, outLen)
@@ -187,7 +179,7 @@ func rmq_producer_poll_replies(h C.uint64_t, maxReplies C.int32_t, timeoutMs C.i
 }
 
 // replyExt wraps a reply (the SDK hands over its Message part) for
-// encodeMessage.
+// encodeReply.
 func replyExt(m *primitive.Message) *primitive.MessageExt {
 	ext := &primitive.MessageExt{}
 	ext.Topic, ext.Body, ext.Queue = m.Topic, m.Body, m.Queue

@@ -7,7 +7,6 @@ import "C"
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"time"
 	"unsafe"
@@ -283,8 +282,7 @@ func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, 
 	t.mu.Unlock()
 	var buf []byte
 	for _, c := range got {
-		buf = binary.LittleEndian.AppendUint64(buf, c.id)
-		buf = encodeMessage(buf, c.msg)
+		buf = encodeMessageRecord(buf, c.id, c.msg)
 	}
 	export(buf, out, outLen)
 	*outCount = C.int32_t(len(got))

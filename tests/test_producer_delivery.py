@@ -20,7 +20,8 @@ from conftest import unique
 
 import rmq_native
 from rmq_native import Consumer, Producer, devbroker
-from rmq_native import producer as producer_mod
+from rmq_native import _completions as completions_mod
+from rmq_native import _transaction as transaction_mod
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -256,7 +257,7 @@ def test_broker_refusals_map_by_code_and_remark(acl_broker: str) -> None:
 def test_completion_thread_survives_an_exception(
     rocketmq_namesrv: str, topic: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = producer_mod._resolve_futures
+    real = completions_mod.resolve_futures
     calls = []
 
     def flaky(*args: object) -> None:
@@ -265,7 +266,7 @@ def test_completion_thread_survives_an_exception(
             raise RuntimeError("boom in the completion thread")
         real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(producer_mod, "_resolve_futures", flaky)
+    monkeypatch.setattr(completions_mod, "resolve_futures", flaky)
     with caplog.at_level(logging.ERROR, logger="rmq_native"), Producer(rocketmq_namesrv) as p:
         p.send_async(topic, b"first batch: its outcome is lost with the exception")
         deadline = time.monotonic() + 30
@@ -281,7 +282,7 @@ def test_completion_thread_survives_an_exception(
 def test_transaction_check_thread_survives_an_exception(
     rocketmq_namesrv: str, topic: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = producer_mod._answer_checks
+    real = transaction_mod.answer_checks
     calls = []
 
     def flaky(*args: object) -> None:
@@ -290,7 +291,7 @@ def test_transaction_check_thread_survives_an_exception(
             raise RuntimeError("boom in the check thread")
         real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(producer_mod, "_answer_checks", flaky)
+    monkeypatch.setattr(transaction_mod, "answer_checks", flaky)
     answered = threading.Event()
 
     def check(msg: rmq_native.Message) -> rmq_native.TransactionState:

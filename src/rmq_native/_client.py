@@ -23,6 +23,7 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], what: str)
 
 
 def check_topic(topic: Any, name: str = "topic") -> str:
+    """A topic or group name as the broker accepts it (the library checks it too)."""
     check_type(name, topic, str, "a str")
     if not _TOPIC_RE.match(topic):
         raise InvalidArgumentError(
@@ -32,6 +33,7 @@ def check_topic(topic: Any, name: str = "topic") -> str:
 
 
 def check_text(name: str, value: Any) -> str:
+    """A text field: no \\x00-\\x02 (they corrupt RocketMQ's property encoding), valid Unicode."""
     check_type(name, value, str, "a str")
     if any(c in value for c in "\x00\x01\x02"):
         raise InvalidArgumentError(f"{name} must not contain the control characters \\x00, \\x01 or \\x02: {value!r}")
@@ -43,6 +45,7 @@ def check_text(name: str, value: Any) -> str:
 
 
 def check_name_server(name_server: Any) -> str:
+    """``host:port`` addresses separated by ``;`` or ``,``; returns them joined by ``;``."""
     check_type("name_server", name_server, str, 'a str like "127.0.0.1:9876"')
     parts = [p.strip() for p in re.split(r"[;,]", name_server) if p.strip()]
     if not parts:
@@ -55,6 +58,7 @@ def check_name_server(name_server: Any) -> str:
 
 
 def check_timeout(name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    """A number of seconds >= 0 (None when allowed) as a float."""
     if value is None and allow_none:
         return None
     check_type(name, value, (int, float), "a number of seconds")
@@ -69,6 +73,7 @@ def to_ms(seconds: float) -> int:
 
 
 def to_body(body: Any) -> bytes:
+    """A message body as bytes (``str`` as UTF-8)."""
     if isinstance(body, str):
         return body.encode("utf-8")
     if isinstance(body, (bytes, bytearray, memoryview)):
@@ -77,6 +82,7 @@ def to_body(body: Any) -> bytes:
 
 
 def encode_keys(keys: str | Iterable[str] | None) -> bytes:
+    """Message keys in the layout of rmq_message.keys: separated by spaces."""
     if keys is None:
         return b""
     items = [keys] if isinstance(keys, str) else list(keys)
@@ -88,6 +94,7 @@ def encode_keys(keys: str | Iterable[str] | None) -> bytes:
 
 
 def encode_properties(properties: Mapping[str, str] | None) -> bytes:
+    """User properties in the layout of rmq_message.properties: ``k\\0v\\0...``."""
     if properties is None:
         return b""
     if not isinstance(properties, Mapping):
@@ -105,6 +112,7 @@ def encode_properties(properties: Mapping[str, str] | None) -> bytes:
 
 
 def config_json(**items: Any) -> bytes:
+    """The JSON configuration of a ``*_new`` function, without the items that are None."""
     return json.dumps({k: v for k, v in items.items() if v is not None}).encode("utf-8")
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import threading
 
-from . import _ffi
+from . import _ffi, _wire
 
 logger = logging.getLogger("rmq_native")
 
@@ -49,7 +48,8 @@ def _wanted_level() -> int:
     return logger.getEffectiveLevel()
 
 
-def _pump() -> None:
+def _forward_logs() -> None:
+    """Body of the log thread: pull records, emit them, follow the level."""
     lib = _ffi.lib()
     ffi = _ffi.ffi
     out = ffi.new("uint8_t **")
@@ -64,13 +64,7 @@ def _pump() -> None:
                 current = wanted
             if lib.rmq_log_poll(200, out, out_len, count) != 0 or count[0] == 0:
                 continue
-            data = _ffi.take_buffer(out[0], out_len[0])
-            pos = 0
-            for _ in range(count[0]):
-                level, n = struct.unpack_from("<iI", data, pos)
-                pos += 8
-                text = data[pos : pos + n].decode("utf-8", "replace")
-                pos += n
+            for level, text in _wire.log_records(_ffi.take_buffer(out[0], out_len[0]), count[0]):
                 logger.log(level, "%s", text)
         except Exception:  # pragma: no cover - never let the pump die silently
             logger.debug("rmq_native log pump error", exc_info=True)
@@ -88,5 +82,5 @@ def ensure_started() -> None:
             return
         _apply_env_level()
         _ffi.lib().rmq_set_log_level(_wanted_level())
-        threading.Thread(target=_pump, name="rmq_native-log", daemon=True).start()
+        threading.Thread(target=_forward_logs, name="rmq_native-log", daemon=True).start()
         _started = True

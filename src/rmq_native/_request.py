@@ -12,13 +12,11 @@ and Go requesters and repliers.
 from __future__ import annotations
 
 import concurrent.futures
-import struct
 import threading
 import time
-import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from . import _ffi
+from . import _ffi, _pump, _wire
 from ._client import call_in_slices, check_timeout
 from .errors import ClientStateError, ClosedError, InvalidArgumentError, TimeoutError, error_for_code
 from .message import Message
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
     from .consumer import Consumer
     from .producer import Producer
 
-_OUTCOME = struct.Struct("<QiI")  # token, status, error length
 _lock = threading.Lock()
 
 
@@ -40,7 +37,8 @@ class _Requests:
         self.pump: threading.Thread | None = None
 
 
-def _state(producer: Producer) -> _Requests:
+def _requests_of(producer: Producer) -> _Requests:
+    """The producer's waiting requests (made at its first request)."""
     st: _Requests | None = producer.__dict__.get("_requests")
     if st is None:
         with _lock:
@@ -51,28 +49,16 @@ def _state(producer: Producer) -> _Requests:
 
 def _resolve(producer: Producer, h: int, data: bytes, count: int) -> None:
     """Resolve request futures from rmq_producer_poll_replies records."""
-    from .consumer import _HEAD, _decode
-
-    st = _state(producer)
-    pos = 0
-    for _ in range(count):
-        token, status, n = _OUTCOME.unpack_from(data, pos)
-        pos += _OUTCOME.size
-        error = data[pos : pos + n].decode("utf-8", "replace")
-        pos += n
-        reply = None
-        if status == 0:
-            size = _HEAD.size + sum(_HEAD.unpack_from(data, pos)[6:])
-            reply = _decode(data[pos : pos + size], 1, None)[0]
-            pos += size
+    st = _requests_of(producer)
+    for r in _wire.replies(data, count):
         with st.lock:
-            op, fut = st.futures.pop(token, (None, None))
+            op, fut = st.futures.pop(r.token, (None, None))
         if fut is None:
             continue
-        if reply is None:
-            fut.set_exception(error_for_code(status, error))
+        if r.message is None:
+            fut.set_exception(error_for_code(r.status, r.error))
         else:
-            fut.set_result(reply)
+            fut.set_result(r.message)
 
 
 def request_async(
@@ -85,8 +71,7 @@ def request_async(
     keys: str | Iterable[str] | None,
     properties: Mapping[str, str] | None,
 ) -> concurrent.futures.Future[Message]:
-    from .producer import _pull_loop
-
+    """Producer.request_async: send the request, return the future of its reply."""
     if producer._trace:
         raise ClientStateError("rmq_native: request/reply does not work on a producer with trace=True "
                                "(the Go SDK v2.1.2 drops the reply): use a producer without trace")
@@ -96,11 +81,11 @@ def request_async(
     op, properties = producer._stats.begin(topic, properties, tags=tags, keys=keys, queued=True,
                                            operation="request", timed=False)
     try:
-        m, keep = producer._message(topic, body, tags=tags, keys=keys, properties=properties)
+        m = producer._message(topic, body, tags=tags, keys=keys, properties=properties)
     except BaseException as e:
         op.fail(e)
         raise
-    st = _state(producer)
+    st = _requests_of(producer)
     fut: concurrent.futures.Future[Message] = concurrent.futures.Future()
     fut.set_running_or_notify_cancel()
     fut.add_done_callback(op.future_done)
@@ -108,11 +93,7 @@ def request_async(
     with st.lock:
         st.futures[token] = (op, fut)
         if st.pump is None:
-            st.pump = threading.Thread(
-                target=_pull_loop, args=(weakref.ref(producer), "rmq_producer_poll_replies", 64, _resolve),
-                name="rmq_native-replies", daemon=True,
-            )
-            st.pump.start()
+            st.pump = _pump.start(producer, "rmq_producer_poll_replies", 64, _resolve, "rmq_native-replies")
     try:
         _ffi.check(_ffi.lib().rmq_producer_request(producer._h(), m, int(t * 1000), token))
     except BaseException as e:
@@ -124,6 +105,7 @@ def request_async(
 
 
 def request(producer: Producer, topic: str, body: bytes | str, *, timeout: float, **options: Any) -> Message:
+    """Producer.request: send the request and wait for its reply."""
     fut = request_async(producer, topic, body, timeout=timeout, **options)
     # the library always answers: with the reply, or a timeout after
     # `timeout` (its send may take up to the send timeout before that)
@@ -154,39 +136,18 @@ def fail_pending(producer: Producer) -> None:
 # -- the consumer side -------------------------------------------------------
 
 
-def _replier(consumer: Consumer) -> Producer:
-    """The consumer's producer for replies, started at the first reply."""
-    from .producer import Producer
-
-    with _lock:
-        p: Producer | None = consumer.__dict__.get("_replier")
-        if p is None:
-            access_key, secret_key = consumer._credentials
-            p = Producer(consumer.name_server, "rmq_native_reply", access_key=access_key, secret_key=secret_key)
-            consumer.__dict__["_replier"] = p
-        return p
-
-
 def reply(
+    consumer: Consumer,
+    replier: Producer,
     msg: Message,
     body: bytes | str,
     *,
     properties: Mapping[str, str] | None,
     timeout: float | None,
 ) -> None:
-    consumer = msg._consumer
-    if consumer is None:
-        raise InvalidArgumentError("only a message received by a Consumer can be replied to")
-    if msg._settled:  # the library needs the unsettled delivery
-        raise ClientStateError("rmq_native: reply before settling the request (ack/nack, or the next message)")
-    p = _replier(consumer)
-    m, keep = p._message(msg.topic, body, properties=properties)
+    """Send body as the reply to the request msg (received by consumer)
+    through the producer replier."""
+    m = replier._message(msg.topic, body, properties=properties)
     out = _ffi.ffi.new("rmq_send_result *")
-    _ffi.check(_ffi.lib().rmq_consumer_reply(consumer._h(), msg._delivery_id, p._h(), m, p._timeout_ms(timeout), out))
-
-
-def close_replier(consumer: Consumer) -> None:
-    """The consumer closed: close its reply producer."""
-    p = consumer.__dict__.pop("_replier", None)
-    if p is not None:
-        p.close()
+    _ffi.check(_ffi.lib().rmq_consumer_reply(consumer._h(), msg._id, replier._h(), m, replier._timeout_ms(timeout),
+                                             out))

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Tuple, Union
 
-from . import _ffi
+from . import _ffi, _wire
 from ._client import (
     NativeClient,
     check_name_server,
@@ -264,8 +264,6 @@ class Admin(NativeClient):
         Raises:
             NoRouteError: the topic does not exist.
         """
-        from .consumer import _decode
-
         t = check_topic(topic).encode("utf-8")
         if (key is None) == (msg_id is None):
             raise InvalidArgumentError("give exactly one of key and msg_id")
@@ -286,13 +284,11 @@ class Admin(NativeClient):
         count = ffi.new("int32_t *")
         _ffi.check(_ffi.lib().rmq_admin_find_messages(self._h(), t, len(t), k, len(k), i, len(i), b, e, limit,
                                                        out, n, count))
-        return _decode(_ffi.take_buffer(out[0], n[0]), count[0], None)
+        return _wire.messages(_ffi.take_buffer(out[0], n[0]), count[0], None)
 
     def _pull(self, topic: bytes, queue: QueueRef, offset: int, max_messages: int, selector: bytes,
               expression: bytes) -> tuple[list[Message], int]:
         """One pull of a Reader: the messages from ``offset`` and the next offset."""
-        from .consumer import _decode
-
         ffi = _ffi.ffi
         out = ffi.new("uint8_t **")
         n = ffi.new("int64_t *")
@@ -302,4 +298,4 @@ class Admin(NativeClient):
         _ffi.check(_ffi.lib().rmq_admin_pull(self._h(), topic, len(topic), broker, len(broker), queue[1], offset,
                                              max_messages, selector, len(selector), expression, len(expression),
                                              out, n, count, nxt))
-        return _decode(_ffi.take_buffer(out[0], n[0]), count[0], None), int(nxt[0])
+        return _wire.messages(_ffi.take_buffer(out[0], n[0]), count[0], None), int(nxt[0])

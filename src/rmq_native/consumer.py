@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import collections
 import datetime as _dt
-import struct
 import threading
 import time
 from typing import Any, Iterator, Mapping
 
-from . import _ffi, _request
+from . import _ffi, _request, _wire
 from ._client import (
     NativeClient,
     check_name_server,
@@ -19,72 +18,14 @@ from ._client import (
     check_type,
     config_json,
 )
-from .errors import ClosedError, InvalidArgumentError
+from .errors import ClientStateError, ClosedError, InvalidArgumentError
 from .message import Message
+from .producer import Producer
 from .stats import ConsumerStats
 
 __all__ = ["Consumer"]
 
-# delivery id, queue, reconsume times, offset, born, store, then the lengths of
-# topic, tags, keys, msg id, offset msg id, broker, properties, body
-_HEAD = struct.Struct("<Qiiqqq8I")
 _SLICE_MS = 200  # longest wait inside the library: Ctrl+C and close() act between slices
-_TEXT_CACHE: dict[bytes, str] = {}  # topics, tags, brokers repeat: decode each once
-
-
-def _text(raw: bytes) -> str:
-    text = _TEXT_CACHE.get(raw)
-    if text is None:
-        text = raw.decode("utf-8", "replace")
-        if len(_TEXT_CACHE) < 4096:
-            _TEXT_CACHE[raw] = text
-    return text
-
-
-def _decode(data: bytes, count: int, consumer: Consumer | None) -> list[Message]:
-    """Decode the record layout of ``rmq_consumer_poll`` (see rmq_native.h)."""
-    out = []
-    pos = 0
-    unpack_head, head_size = _HEAD.unpack_from, _HEAD.size
-    for _ in range(count):
-        did, qid, recons, qoff, born, store, n0, n1, n2, n3, n4, n5, n6, n7 = unpack_head(data, pos)
-        p0 = pos + head_size
-        p1 = p0 + n0
-        p2 = p1 + n1
-        p3 = p2 + n2
-        p4 = p3 + n3
-        p5 = p4 + n4
-        p6 = p5 + n5
-        p7 = p6 + n6
-        pos = p7 + n7
-        tags = data[p1:p2]
-        keys = data[p2:p3]
-        props = data[p6:p7]
-        if props:
-            parts = props[:-1].decode("utf-8", "replace").split("\0")
-            properties = dict(zip(parts[::2], parts[1::2]))
-        else:
-            properties = {}
-        out.append(
-            Message(
-                topic=_text(data[p0:p1]),
-                body=data[p7:pos],
-                tags=_text(tags) if tags else None,
-                keys=keys.decode("utf-8", "replace").split() if keys else [],
-                properties=properties,
-                msg_id=data[p3:p4].decode("ascii", "replace"),
-                queue_id=qid,
-                queue_offset=qoff,
-                reconsume_times=recons,
-                born_timestamp=born,
-                store_timestamp=store,
-                offset_msg_id=data[p4:p5].decode("ascii", "replace"),
-                broker_name=_text(data[p5:p6]),
-                _delivery_id=did,
-                _consumer=consumer,
-            )
-        )
-    return out
 
 
 class Consumer(NativeClient):
@@ -215,6 +156,8 @@ class Consumer(NativeClient):
             check_topic(trace_topic, "trace_topic")
         self._stats = ConsumerStats(group, max_reconsume_times)
         self._credentials = (access_key, secret_key)  # for the reply producer
+        self._replier: Producer | None = None  # the producer replies go through, made at the first reply
+        self._replier_lock = threading.Lock()
         super().__init__(
             "rmq_consumer_new",
             "rmq_consumer_close",
@@ -276,17 +219,33 @@ class Consumer(NativeClient):
     def _settle(self, msg: Message, *, nack: bool, delay_level: int) -> None:
         check_type("delay_level", delay_level, int, "an int")
         if not 0 <= delay_level <= 18:
-            raise InvalidArgumentError(f"delay_level must be 1..18, not {delay_level}")
+            raise InvalidArgumentError(f"delay_level must be 0..18, not {delay_level}")
         with self._lock:
             if msg._settled:
                 return
             if self._closing or not self._handle:
                 raise ClosedError("rmq_native: consumer is closed; the message will be redelivered")
-            self._send_settle([msg._delivery_id], nack, delay_level)
+            self._send_settle([msg._id], nack, delay_level)
             msg._settled = True
             self._stats.settled(msg, nack)  # stats.py
 
-    # -- the seam of the asyncio layer ----------------------------------------
+    # -- request/reply (_request.py, issue 16) ---------------------------------
+
+    def _reply(self, msg: Message, body: bytes | str, *, properties: Mapping[str, str] | None,
+               timeout: float | None) -> None:
+        if msg._settled:  # the library needs the unsettled delivery
+            raise ClientStateError("rmq_native: reply before settling the request (ack/nack, or the next message)")
+        with self._replier_lock:
+            if self._replier is None:
+                access_key, secret_key = self._credentials
+                self._replier = Producer(self.name_server, "rmq_native_reply", access_key=access_key,
+                                         secret_key=secret_key)
+            replier = self._replier
+        _request.reply(self, replier, msg, body, properties=properties, timeout=timeout)
+
+    # -- the seam of the asyncio layer (aio.py uses these and public methods only)
+
+    _AIO_SEAM = ("_take", "_give_back", "_advance")
 
     def _take(self, timeout: float | None) -> Message | None:
         """The next message: the local buffer first, else the library's,
@@ -329,7 +288,7 @@ class Consumer(NativeClient):
         _ffi.check(_ffi.lib().rmq_consumer_poll(self._h(), self._batch, ms, out, out_len, count))
         if count[0] == 0:
             return []
-        return _decode(_ffi.take_buffer(out[0], out_len[0]), count[0], self)
+        return _wire.messages(_ffi.take_buffer(out[0], out_len[0]), count[0], self)
 
     def _give_back(self, msg: Message) -> None:
         """An unsettled message taken by :meth:`_take` goes back to the front
@@ -346,7 +305,7 @@ class Consumer(NativeClient):
         with self._lock:
             if not msg._settled and not self._closing:
                 msg._settled = True
-                self._acks.append(msg._delivery_id)
+                self._acks.append(msg._id)
                 self._stats.settled(msg, False)  # stats.py
 
     # -- receiving ----------------------------------------------------------
@@ -415,6 +374,8 @@ class Consumer(NativeClient):
                     pass
                 self._closing = True
                 self._buffer.clear()  # never settled: redelivered
-            _request.close_replier(self)  # _request.py
+            replier, self._replier = self._replier, None
+            if replier is not None:
+                replier.close()
             self._stats.close()  # stats.py
         self._release_handle()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping, Protocol
 
-if TYPE_CHECKING:
-    from .consumer import Consumer
+from .errors import InvalidArgumentError
 
 __all__ = ["SendStatus", "SendResult", "Message", "OutgoingMessage", "TransactionState"]
 
@@ -55,6 +54,16 @@ class SendResult:
     """For a batch: the id of every message, in order."""
 
 
+class Settler(Protocol):
+    """What a received message is settled (and replied to) through: the
+    consumer that received it. Message names nothing higher than this."""
+
+    def _settle(self, msg: Message, *, nack: bool, delay_level: int) -> None: ...
+
+    def _reply(self, msg: Message, body: bytes | str, *, properties: Mapping[str, str] | None,
+               timeout: float | None) -> None: ...
+
+
 @dataclass(eq=False)
 class Message:
     """A received message.
@@ -80,8 +89,10 @@ class Message:
     store_timestamp: int
     offset_msg_id: str = ""
     broker_name: str = ""
-    _delivery_id: int = field(default=0, repr=False)
-    _consumer: Consumer | None = field(default=None, repr=False)
+    _id: int = field(default=0, repr=False)
+    """The library's id of this delivery (of the check, for a transaction
+    check; 0 when there is nothing to settle)."""
+    _settler: Settler | None = field(default=None, repr=False)
     _settled: bool = field(default=False, repr=False)
 
     @property
@@ -102,19 +113,19 @@ class Message:
         Raises:
             ClosedError: the consumer is closed (the message will be redelivered).
         """
-        if not self._settled and self._consumer is not None:
-            self._consumer._settle(self, nack=False, delay_level=0)
+        if not self._settled and self._settler is not None:
+            self._settler._settle(self, nack=False, delay_level=0)
 
     def nack(self, delay_level: int | None = None) -> None:
         """Ask for redelivery later, with ``reconsume_times`` one higher.
 
-        ``delay_level`` (1-18) picks the broker's delay level; ``None`` uses
-        the broker's schedule (10 s, 30 s, 1 min, ...). After the consumer's
+        ``delay_level`` (1-18) picks the broker's delay level; ``None`` (or 0)
+        uses the broker's schedule (10 s, 30 s, 1 min, ...). After the consumer's
         ``max_reconsume_times`` the message goes to the dead-letter topic
         ``%DLQ%<group>``.
         """
-        if not self._settled and self._consumer is not None:
-            self._consumer._settle(self, nack=True, delay_level=delay_level or 0)
+        if not self._settled and self._settler is not None:
+            self._settler._settle(self, nack=True, delay_level=delay_level or 0)
 
     # -- request/reply (_request.py, issue 16)
 
@@ -132,6 +143,6 @@ class Message:
             ClientStateError: the message is already settled.
             InvalidArgumentError: the message is not a request.
         """
-        from ._request import reply
-
-        reply(self, body, properties=properties, timeout=timeout)
+        if self._settler is None:
+            raise InvalidArgumentError("only a message received by a Consumer can be replied to")
+        self._settler._reply(self, body, properties=properties, timeout=timeout)

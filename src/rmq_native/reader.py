@@ -173,7 +173,10 @@ class Reader:
         end = self._end.get(q)
         return end is not None and self._pos[q] >= end
 
-    # -- reading --------------------------------------------------------------
+    # -- reading (also the seam of the asyncio layer: aio.py uses these and
+    # public members only) ------------------------------------------------------
+
+    _AIO_SEAM = ("_pop", "_fill")
 
     def _pop(self) -> Message | None:
         """The next buffered message (no I/O); its queue's position moves past it."""

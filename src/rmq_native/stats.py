@@ -156,8 +156,8 @@ class ConsumerStats:
             if msg.reconsume_times > 0:
                 self._redelivered += 1
         hooks = _otel
-        if hooks is not None and msg._delivery_id not in self._spans:
-            self._spans[msg._delivery_id] = (hooks, hooks.start_process(self, msg))
+        if hooks is not None and msg._id not in self._spans:
+            self._spans[msg._id] = (hooks, hooks.start_process(self, msg))
 
     def given_back(self, msg: Any) -> None:
         """A message handed out went back to the local buffer unsettled (a
@@ -178,7 +178,7 @@ class ConsumerStats:
             else:
                 self._acked += 1
         if self._spans:
-            entry = self._spans.pop(msg._delivery_id, None)
+            entry = self._spans.pop(msg._id, None)
             if entry is not None:
                 entry[0].end_process(entry[1], self, nack)
 

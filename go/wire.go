@@ -1,0 +1,101 @@
+package main
+
+// The record layouts of rmq_native.h, encoded in one place. Every *_poll
+// export hands its caller one library-allocated buffer of records built by
+// these functions; src/rmq_native/_wire.py decodes them. Both sides are
+// tested against the same byte fixtures (tests/wire_fixtures.json, written
+// by `go test -run TestWire -update`). All integers are little-endian.
+
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+// appendField appends a uint32 length and the bytes of s.
+func appendField(buf []byte, s string) []byte {
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(s)))
+	return append(buf, s...)
+}
+
+// encodeMessageRecord appends one record in the layout of rmq_consumer_poll:
+// the uint64 id (a delivery id, a transaction check id, or 0 for messages
+// with nothing to settle), then the message.
+func encodeMessageRecord(buf []byte, id uint64, m *primitive.MessageExt) []byte {
+	buf = binary.LittleEndian.AppendUint64(buf, id)
+	queueID := 0
+	if m.Queue != nil {
+		queueID = m.Queue.QueueId
+	}
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(queueID))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(m.ReconsumeTimes))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.QueueOffset))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.BornTimestamp))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.StoreTimestamp))
+	brokerName := ""
+	if m.Queue != nil {
+		brokerName = m.Queue.BrokerName
+	}
+	var props strings.Builder
+	for k, v := range m.GetProperties() {
+		if !systemProperties[k] {
+			props.WriteString(k)
+			props.WriteByte(0)
+			props.WriteString(v)
+			props.WriteByte(0)
+		}
+	}
+	fields := [7]string{m.Topic, m.GetTags(), m.GetKeys(), m.MsgId, m.OffsetMsgId, brokerName, props.String()}
+	for _, f := range fields {
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(f)))
+	}
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(m.Body)))
+	for _, f := range fields {
+		buf = append(buf, f...)
+	}
+	return append(buf, m.Body...)
+}
+
+// encodeCompletion appends one record of rmq_producer_poll_completions: the
+// outcome of the asynchronous send with token. code is RMQ_OK (r is the
+// send's result) or an RMQ_ERR_* code with errText (r then carries only the
+// msg_id the send had).
+func encodeCompletion(buf []byte, token uint64, code int32, errText string, r *primitive.SendResult) []byte {
+	if r == nil {
+		r = &primitive.SendResult{}
+	}
+	queueID, brokerName := 0, ""
+	if r.MessageQueue != nil {
+		queueID, brokerName = r.MessageQueue.QueueId, r.MessageQueue.BrokerName
+	}
+	buf = binary.LittleEndian.AppendUint64(buf, token)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(code))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(queueID))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(r.QueueOffset))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(r.Status))
+	for _, f := range [5]string{r.MsgID, r.OffsetMsgID, brokerName, r.TransactionID, errText} {
+		buf = appendField(buf, f)
+	}
+	return buf
+}
+
+// encodeReply appends one record of rmq_producer_poll_replies: the request's
+// token, code (RMQ_OK or RMQ_ERR_*), the error text, and when reply is not
+// nil the reply in the layout of rmq_consumer_poll (id 0).
+func encodeReply(buf []byte, token uint64, code int32, errText string, reply *primitive.MessageExt) []byte {
+	buf = binary.LittleEndian.AppendUint64(buf, token)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(code))
+	buf = appendField(buf, errText)
+	if reply != nil {
+		buf = encodeMessageRecord(buf, 0, reply)
+	}
+	return buf
+}
+
+// encodeLogRecord appends one record of rmq_log_poll: int32 level, then the
+// text as a field.
+func encodeLogRecord(buf []byte, level int32, text string) []byte {
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(level))
+	return appendField(buf, text)
+}

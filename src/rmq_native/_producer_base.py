@@ -1,0 +1,214 @@
+"""What both producers share: options, building ``rmq_message`` structs
+(with the validation of every message field), send results, lifecycle."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time
+import weakref
+from typing import Any, Iterable, Mapping
+
+from . import _ffi
+from ._client import (
+    MAX_MESSAGE_SIZE,
+    NativeClient,
+    check_name_server,
+    check_text,
+    check_timeout,
+    check_topic,
+    check_type,
+    config_json,
+    encode_keys,
+    encode_properties,
+    to_body,
+    to_ms,
+)
+from .errors import InvalidArgumentError
+from .message import SendResult, SendStatus
+from .stats import ProducerStats
+
+_attached: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def attach(struct: Any, buffers: list[Any]) -> None:
+    """Keep buffers alive exactly as long as struct (a cdata that owns its
+    memory), whose fields point into them."""
+    _attached[struct] = buffers
+
+
+def _result(topic: str, out: Any, msg_ids: tuple[str, ...] = ()) -> SendResult:
+    string = _ffi.ffi.string
+    return SendResult(
+        topic=topic,
+        msg_id=string(out.msg_id).decode(),
+        queue_id=out.queue_id,
+        queue_offset=out.queue_offset,
+        status=SendStatus(out.status),
+        offset_msg_id=string(out.offset_msg_id).decode(),
+        broker_name=string(out.broker_name).decode("utf-8", "replace"),
+        transaction_id=string(out.transaction_id).decode(),
+        msg_ids=msg_ids,
+    )
+
+
+_MAX_DELAY = 10 * 365 * 86400  # the broker itself accepts far less (days)
+
+
+def _deliver_at_ms(deliver_at: _dt.datetime | None, delay: float | None) -> int:
+    if deliver_at is not None and delay is not None:
+        raise InvalidArgumentError("give deliver_at or delay, not both")
+    if deliver_at is not None:
+        check_type("deliver_at", deliver_at, _dt.datetime, "a datetime")
+        return max(1, int(deliver_at.timestamp() * 1000))
+    if delay is not None:
+        d = check_timeout("delay", delay) or 0.0
+        if not math.isfinite(d) or d > _MAX_DELAY:
+            raise InvalidArgumentError(f"delay must be a finite number of seconds up to {_MAX_DELAY}, not {delay!r}")
+        return int((time.time() + d) * 1000)
+    return 0
+
+
+
+class ProducerBase(NativeClient):
+    """Options, message building and lifecycle shared by both producers."""
+
+    _kind = "producer"
+
+    def __init__(
+        self,
+        new_fn: str,
+        name_server: str,
+        group: str,
+        *,
+        send_timeout: float,
+        retries: int,
+        namespace: str | None,
+        access_key: str | None,
+        secret_key: str | None,
+        instance_name: str | None,
+        compress_over: int,
+        compress_level: int,
+        max_message_size: int,
+        trace: bool = False,
+        trace_topic: str | None = None,
+    ) -> None:
+        self._handle = 0
+        name_server = check_name_server(name_server)
+        check_topic(group, "group")
+        timeout = check_timeout("send_timeout", send_timeout)
+        if not timeout:
+            raise InvalidArgumentError("send_timeout must be > 0 seconds")
+        for n, v in (("retries", retries), ("compress_over", compress_over), ("compress_level", compress_level),
+                     ("max_message_size", max_message_size)):
+            check_type(n, v, int, "an int")
+            if v < 0:
+                raise InvalidArgumentError(f"{n} must be >= 0, not {v}")
+        if not 1 <= compress_level <= 9:
+            raise InvalidArgumentError(f"compress_level must be 1..9, not {compress_level}")
+        for n, s in (("namespace", namespace), ("access_key", access_key), ("secret_key", secret_key),
+                     ("instance_name", instance_name)):
+            if s is not None:
+                check_text(n, s)
+        self._send_timeout = timeout
+        self._max_message_size = max_message_size or MAX_MESSAGE_SIZE
+        self.name_server = name_server
+        self.group = group
+        # -- observability (stats.py, issue 16)
+        check_type("trace", trace, bool, "a bool")
+        if trace_topic is not None:
+            check_topic(trace_topic, "trace_topic")
+        self._trace = trace
+        self._stats = ProducerStats(group)
+        super().__init__(
+            new_fn,
+            "rmq_producer_close",
+            config_json(
+                name_server=name_server,
+                group=group,
+                send_timeout_ms=to_ms(timeout),
+                retries=retries,
+                namespace=namespace,
+                access_key=access_key,
+                secret_key=secret_key,
+                instance_name=instance_name,
+                compress_over=compress_over,
+                compress_level=compress_level,
+                max_message_size=self._max_message_size,
+                trace=trace or None,
+                trace_topic=trace_topic,
+            ),
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<rmq_native.{type(self).__name__} group={self.group!r} name_server={self.name_server!r} {state}>"
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this producer (exact, cheap to call at any time):
+
+        ``sent`` / ``send_failed``: messages whose send succeeded / raised
+        (a batch counts its messages); ``in_flight``: sends started and not
+        finished; ``queued``: asynchronous sends not finished (part of
+        ``in_flight``); ``p50_ms`` / ``p99_ms``: send latency over the last
+        :data:`rmq_native.stats.LATENCY_WINDOW` successful sends (None before
+        the first); ``latency_window``: how many sends these cover.
+        """
+        return self._stats.snapshot()
+
+    def _timeout_ms(self, timeout: float | None) -> int:
+        t = self._send_timeout if timeout is None else check_timeout("timeout", timeout)
+        return to_ms(t or 0)
+
+    def _fill(
+        self,
+        m: Any,
+        topic_b: bytes,
+        body: Any,
+        tags: str | None = None,
+        keys: str | Iterable[str] | None = None,
+        properties: Mapping[str, str] | None = None,
+        delay_level: int | None = None,
+        deliver_at_ms: int = 0,
+        sharding_key: str | None = None,
+    ) -> list[Any]:
+        """Validate one message and fill the ``rmq_message`` struct m; returns
+        the buffers it points to (bind them to m's owner with :func:`attach`)."""
+        body_b = to_body(body)
+        if not body_b:
+            raise InvalidArgumentError("message body must not be empty")
+        if len(body_b) > self._max_message_size:
+            raise InvalidArgumentError(
+                f"message body of {len(body_b)} bytes exceeds the maximum message size of "
+                f"{self._max_message_size} bytes"
+            )
+        tags_b = b"" if tags is None else check_text("tags", tags).encode("utf-8")
+        keys_b = encode_keys(keys)
+        props_b = encode_properties(properties)
+        shard_b = b"" if sharding_key is None else check_text("sharding_key", sharding_key).encode("utf-8")
+        if delay_level is not None:
+            check_type("delay_level", delay_level, int, "an int")
+            if not 0 <= delay_level <= 18:
+                raise InvalidArgumentError(f"delay_level must be 0..18, not {delay_level}")
+            if delay_level and deliver_at_ms:
+                raise InvalidArgumentError("give delay_level or a delivery time, not both")
+        from_buffer = _ffi.ffi.from_buffer
+        bufs = [from_buffer(b) for b in (topic_b, body_b, tags_b, keys_b, props_b, shard_b)]
+        m.topic, m.topic_len = bufs[0], len(topic_b)
+        m.body, m.body_len = bufs[1], len(body_b)
+        m.tags, m.tags_len = bufs[2], len(tags_b)
+        m.keys, m.keys_len = bufs[3], len(keys_b)
+        m.properties, m.properties_len = bufs[4], len(props_b)
+        m.sharding_key, m.sharding_key_len = bufs[5], len(shard_b)
+        m.deliver_at_ms = deliver_at_ms
+        m.delay_level = delay_level or 0
+        return bufs
+
+    def _message(self, topic: str, body: Any, **options: Any) -> Any:
+        """A new ``rmq_message`` (cdata) for one send, its buffers bound to it."""
+        m = _ffi.ffi.new("rmq_message *")
+        deliver_at_ms = _deliver_at_ms(options.pop("deliver_at", None), options.pop("delay", None))
+        attach(m, self._fill(m, check_topic(topic).encode("utf-8"), body, deliver_at_ms=deliver_at_ms, **options))
+        return m
+
+

@@ -1,0 +1,155 @@
+"""The record layouts of rmq_native.h, decoded in one place.
+
+Every ``*_poll`` function of the library fills one buffer with records;
+go/wire.go encodes them and this module decodes them (both are tested
+against tests/wire_fixtures.json). All integers are little-endian.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Iterator, NamedTuple
+
+from .message import Message, Settler
+
+__all__ = ["Completion", "Reply", "messages", "completions", "replies", "log_records"]
+
+# id, queue, reconsume times, offset, born, store, then the lengths of
+# topic, tags, keys, msg id, offset msg id, broker, properties, body
+MESSAGE = struct.Struct("<Qiiqqq8I")
+# token, status, queue, offset, send status, length of the first field
+COMPLETION = struct.Struct("<QiiqiI")
+REPLY = struct.Struct("<QiI")  # token, status, length of the error text
+LOG = struct.Struct("<iI")  # level, length of the text
+FIELD = struct.Struct("<I")  # length of a field
+
+_TEXT_CACHE: dict[bytes, str] = {}  # topics, tags, brokers repeat: decode each once
+
+
+def _text(raw: bytes) -> str:
+    text = _TEXT_CACHE.get(raw)
+    if text is None:
+        text = raw.decode("utf-8", "replace")
+        if len(_TEXT_CACHE) < 4096:
+            _TEXT_CACHE[raw] = text
+    return text
+
+
+def messages(data: bytes, count: int, settler: Settler | None) -> list[Message]:
+    """Records in the layout of ``rmq_consumer_poll`` (also transaction
+    checks, found and pulled messages). Each record's id becomes the
+    message's ``_id``; settler settles them (None: nothing to settle)."""
+    out = []
+    pos = 0
+    unpack_head, head_size = MESSAGE.unpack_from, MESSAGE.size
+    for _ in range(count):
+        mid, qid, recons, qoff, born, store, n0, n1, n2, n3, n4, n5, n6, n7 = unpack_head(data, pos)
+        p0 = pos + head_size
+        p1 = p0 + n0
+        p2 = p1 + n1
+        p3 = p2 + n2
+        p4 = p3 + n3
+        p5 = p4 + n4
+        p6 = p5 + n5
+        p7 = p6 + n6
+        pos = p7 + n7
+        tags = data[p1:p2]
+        keys = data[p2:p3]
+        props = data[p6:p7]
+        if props:
+            parts = props[:-1].decode("utf-8", "replace").split("\0")
+            properties = dict(zip(parts[::2], parts[1::2]))
+        else:
+            properties = {}
+        out.append(
+            Message(
+                topic=_text(data[p0:p1]),
+                body=data[p7:pos],
+                tags=_text(tags) if tags else None,
+                keys=keys.decode("utf-8", "replace").split() if keys else [],
+                properties=properties,
+                msg_id=data[p3:p4].decode("ascii", "replace"),
+                queue_id=qid,
+                queue_offset=qoff,
+                reconsume_times=recons,
+                born_timestamp=born,
+                store_timestamp=store,
+                offset_msg_id=data[p4:p5].decode("ascii", "replace"),
+                broker_name=_text(data[p5:p6]),
+                _id=mid,
+                _settler=settler,
+            )
+        )
+    return out
+
+
+def _message_size(data: bytes, pos: int) -> int:
+    """The size of the message record at pos."""
+    lengths: tuple[int, ...] = MESSAGE.unpack_from(data, pos)[6:]
+    return MESSAGE.size + sum(lengths)
+
+
+class Completion(NamedTuple):
+    """One record of ``rmq_producer_poll_completions``."""
+
+    token: int
+    status: int  # RMQ_OK or an RMQ_ERR_* code
+    queue_id: int
+    queue_offset: int
+    send_status: int
+    msg_id: str
+    offset_msg_id: str
+    broker_name: str
+    transaction_id: str
+    error: str
+
+
+def completions(data: bytes, count: int) -> Iterator[Completion]:
+    """Records of ``rmq_producer_poll_completions``."""
+    pos = 0
+    for _ in range(count):
+        token, status, queue_id, offset, send_status, n = COMPLETION.unpack_from(data, pos)
+        pos += COMPLETION.size
+        fields = []
+        for i in range(5):
+            if i:
+                (n,) = FIELD.unpack_from(data, pos)
+                pos += FIELD.size
+            fields.append(data[pos : pos + n].decode("utf-8", "replace"))
+            pos += n
+        yield Completion(token, status, queue_id, offset, send_status, *fields)
+
+
+class Reply(NamedTuple):
+    """One record of ``rmq_producer_poll_replies``: the reply, or the error."""
+
+    token: int
+    status: int  # RMQ_OK or an RMQ_ERR_* code
+    error: str
+    message: Message | None  # when status is RMQ_OK
+
+
+def replies(data: bytes, count: int) -> Iterator[Reply]:
+    """Records of ``rmq_producer_poll_replies``."""
+    pos = 0
+    for _ in range(count):
+        token, status, n = REPLY.unpack_from(data, pos)
+        pos += REPLY.size
+        error = data[pos : pos + n].decode("utf-8", "replace")
+        pos += n
+        message = None
+        if status == 0:
+            size = _message_size(data, pos)
+            message = messages(data[pos : pos + size], 1, None)[0]
+            pos += size
+        yield Reply(token, status, error, message)
+
+
+def log_records(data: bytes, count: int) -> Iterator[tuple[int, str]]:
+    """Records of ``rmq_log_poll``: (level, text)."""
+    pos = 0
+    for _ in range(count):
+        level, n = LOG.unpack_from(data, pos)
+        pos += LOG.size
+        yield level, data[pos : pos + n].decode("utf-8", "replace")
+        pos += n
