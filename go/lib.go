@@ -98,23 +98,14 @@ func classify(err error) int32 {
 
 var brokerCodeRe = regexp.MustCompile(`(?i)\bcode:\s*(\d+)`)
 
-// Broker response codes (RocketMQ's ResponseCode) the library maps.
-const (
-	codeRequestNotSupported = 3
-	codeMessageIllegal      = 13
-	codeVersionNotSupported = 15
-	codeNoPermission        = 16
-	codeTopicNotExist       = 17
-)
-
 // brokerCodes maps the broker's refusals to status codes; codes not listed
 // are RMQ_ERR_BROKER (retriable: busy, flush timeouts, system errors).
 // Permanent refusals (the same request always fails) are RMQ_ERR_REJECTED.
 var brokerCodes = map[int]int32{
-	codeRequestNotSupported: C.RMQ_ERR_REJECTED,
-	codeMessageIllegal:      C.RMQ_ERR_REJECTED,
-	codeVersionNotSupported: C.RMQ_ERR_REJECTED,
-	codeTopicNotExist:       C.RMQ_ERR_NO_ROUTE,
+	respRequestNotSupported: C.RMQ_ERR_REJECTED,
+	respMessageIllegal:      C.RMQ_ERR_REJECTED,
+	respVersionNotSupported: C.RMQ_ERR_REJECTED,
+	respTopicNotExist:       C.RMQ_ERR_NO_ROUTE,
 }
 
 // brokerCode maps a broker response code and its remark to a status code.
@@ -123,7 +114,7 @@ var brokerCodes = map[int]int32{
 // sending message is forbidden": read-only for maintenance, or a topic's
 // permission): the remark tells them apart (RMQ_ERR_FORBIDDEN).
 func brokerCode(code int, remark string) int32 {
-	if code == codeNoPermission {
+	if code == respNoPermission {
 		if strings.Contains(strings.ToLower(remark), "forbidden") {
 			return C.RMQ_ERR_FORBIDDEN
 		}
@@ -181,6 +172,16 @@ func guard(rc *C.int32_t) {
 		setLastError(fmt.Sprintf("rmq_native: internal error (recovered panic): %v\n%s", r, debug.Stack()))
 		*rc = C.RMQ_ERR_INTERNAL
 	}
+}
+
+// call runs the body of an export: a panic becomes RMQ_ERR_INTERNAL, an
+// error its status code (recorded for rmq_last_error), nil RMQ_OK.
+func call(body func() error) (rc C.int32_t) {
+	defer guard(&rc)
+	if err := body(); err != nil {
+		return fail(err)
+	}
+	return C.RMQ_OK
 }
 
 // checkLen rejects a length that the C int of C.GoStringN/C.GoBytes cannot
@@ -322,6 +323,18 @@ func lookup(h C.uint64_t) (interface{}, bool) {
 	return v, ok
 }
 
+// handleOf returns the object of an open handle of the given kind
+// ("producer", "consumer", "admin"); RMQ_ERR_CLOSED otherwise.
+func handleOf[T any](h C.uint64_t, kind string) (T, error) {
+	v, _ := lookup(h)
+	st, ok := v.(T)
+	if !ok {
+		var zero T
+		return zero, errf(C.RMQ_ERR_CLOSED, "%s handle %d is closed or unknown", kind, uint64(h))
+	}
+	return st, nil
+}
+
 // takeHandle removes a handle, returning its object (nil when unknown).
 func takeHandle(h C.uint64_t) interface{} {
 	handleMu.Lock()
@@ -378,79 +391,77 @@ func anyReachable(addrs []string, timeout time.Duration) bool {
 
 // ---- library exports -------------------------------------------------
 
-// rmq_version implements the ABI function of the same name: writes the library version ("MAJOR.MINOR.PATCH") into buf (NUL-terminated, truncated to cap).
-// The contract is in rmq_native.h.
+// rmq_version: see rmq_native.h.
 //
 //export rmq_version
-func rmq_version(buf *C.char, capacity C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if buf == nil || capacity <= 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "version buffer is NULL or empty"))
-	}
-	copyCString(unsafe.Slice(buf, int(capacity)), Version)
-	return C.RMQ_OK
+func rmq_version(buf *C.char, capacity C.int32_t) C.int32_t {
+	return call(func() error {
+		if buf == nil || capacity <= 0 {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "version buffer is NULL or empty")
+		}
+		copyCString(unsafe.Slice(buf, int(capacity)), Version)
+		return nil
+	})
 }
 
-// rmq_last_error implements the ABI function of the same name: copies the last error message of the calling thread into buf (NUL-terminated, truncated to cap) and returns its full length in bytes (without the NUL); 0 if there is none.
-// The contract is in rmq_native.h.
+// rmq_last_error: see rmq_native.h.
 //
 //export rmq_last_error
 func rmq_last_error(buf *C.char, capacity C.int32_t) C.int32_t {
 	return C.rmq_errstore_get(buf, capacity)
 }
 
-// rmq_free implements the ABI function of the same name: releases memory the library returned through a uint8_t** output.
-// The contract is in rmq_native.h.
+// rmq_free: see rmq_native.h.
 //
 //export rmq_free
 func rmq_free(p unsafe.Pointer) {
 	C.free(p)
 }
 
-// rmq_debug_stats implements the ABI function of the same name: writes a JSON object of internal counters ({"handles": n, "producers": n, "consumers": n, "admins": n, "goroutines": n, "consumers_closed": n, "shared_producers": n, "heap_bytes": n, "stack_bytes": n}) to *out (release with rmq_free), its length to *out_len.
-// The contract is in rmq_native.h.
+// rmq_debug_stats: see rmq_native.h.
 //
 //export rmq_debug_stats
-func rmq_debug_stats(out **C.uint8_t, outLen *C.int64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil || outLen == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	handleMu.Lock()
-	counts := map[string]int{"handles": len(handles)}
-	for _, v := range handles {
-		switch v.(type) {
-		case *producerState:
-			counts["producers"]++
-		case *consumerState:
-			counts["consumers"]++
-		case *adminState:
-			counts["admins"]++
+func rmq_debug_stats(out **C.uint8_t, outLen *C.int64_t) C.int32_t {
+	return call(func() error {
+		if out == nil || outLen == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
-	}
-	handleMu.Unlock()
-	counts["goroutines"] = runtime.NumGoroutine()
-	counts["consumers_closed"] = int(consumersClosed.Load())
-	counts["shared_producers"] = sharedProducers()
-	runtime.GC() // heap_bytes: the live heap
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	counts["heap_bytes"] = int(ms.HeapAlloc)
-	counts["stack_bytes"] = int(ms.StackInuse)
-	b, _ := json.Marshal(counts)
-	export(b, out, outLen)
-	return C.RMQ_OK
+		handleMu.Lock()
+		counts := map[string]int{"handles": len(handles)}
+		for _, v := range handles {
+			switch v.(type) {
+			case *producerState:
+				counts["producers"]++
+			case *consumerState:
+				counts["consumers"]++
+			case *adminState:
+				counts["admins"]++
+			}
+		}
+		handleMu.Unlock()
+		counts["goroutines"] = runtime.NumGoroutine()
+		counts["consumers_closed"] = int(consumersClosed.Load())
+		counts["shared_producers"] = sharedProducers()
+		runtime.GC() // heap_bytes: the live heap
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		counts["heap_bytes"] = int(ms.HeapAlloc)
+		counts["stack_bytes"] = int(ms.StackInuse)
+		b, _ := json.Marshal(counts)
+		export(b, out, outLen)
+		return nil
+	})
 }
 
-// rmq_debug_panic implements the ABI function of the same name: test hook: panics inside the library; the panic is recovered and the call returns RMQ_ERR_INTERNAL.
-// The contract is in rmq_native.h.
+// rmq_debug_panic: see rmq_native.h.
 //
 //export rmq_debug_panic
-func rmq_debug_panic() (rc C.int32_t) {
-	defer guard(&rc)
-	var m map[string]int
-	m["boom"] = 1 // a real runtime panic: assignment to a nil map
-	return C.RMQ_OK
+func rmq_debug_panic() C.int32_t {
+	return call(func() error {
+		var m map[string]int
+		m["boom"] = 1 // a real runtime panic: assignment to a nil map
+		return nil
+	})
 }
 
 func main() {}

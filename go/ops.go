@@ -16,132 +16,20 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
-// Request and response codes of RocketMQ's remoting protocol used here.
-const (
-	reqPullMessage          = 11
-	reqQueryMessage         = 12
-	reqUpdateConsumerOffset = 15
-	reqSearchOffsetByTime   = 29
-	reqViewMessageByID      = 33
-	reqGetConsumerList      = 38
-	reqGetRouteInfo         = 105
-	reqGetTopicStats        = 202
-	reqGetAllTopicList      = 206
-	reqGetConsumeStats      = 208
-
-	respTopicNotExist   = 17
-	respPullNotFound    = 19
-	respPullRetry       = 20
-	respPullOffsetMoved = 21
-	respQueryNotFound   = 22
-	respNoGroup         = 26 // SUBSCRIPTION_GROUP_NOT_EXIST
-
-	// readerGroup is the group named in the Reader's pull requests: the
-	// broker requires one (and creates its subscription config when
-	// autoCreateSubscriptionGroup is on), but no offset is ever committed.
-	readerGroup = "rmq_native_reader"
-
-	uniqueKeyFlag = "_UNIQUE_KEY_QUERY" // a message query by client message id
-)
-
-// reply is a broker's or name server's answer.
-type reply struct {
-	code   int
-	remark string
-	ext    map[string]string
-	body   []byte
-}
-
-// exchange sends one signed request and returns the whole answer (also its
-// header fields, which remotingCall drops); a refusal is not an error here.
-func (st *adminState) exchange(role, addr string, code int, ext map[string]string) (*reply, error) {
-	if !st.creds.IsEmpty() {
-		// brokers leave the unique-key flag of a message query out of the
-		// signature of clients up to version 4.9.3 (this one says 317)
-		flag, hasFlag := ext[uniqueKeyFlag]
-		delete(ext, uniqueKeyFlag)
-		sign(ext, nil, st.creds)
-		if hasFlag {
-			ext[uniqueKeyFlag] = flag
-		}
-	}
-	conn, err := net.DialTimeout("tcp", addr, st.timeout)
-	if err != nil {
-		return nil, errf(C.RMQ_ERR_UNREACHABLE, "%s %s unreachable: %v", role, addr, err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(st.timeout))
-	header, _ := json.Marshal(map[string]interface{}{
-		"code": code, "language": "GO", "version": 317, "opaque": atomic.AddInt32(&opaque, 1),
-		"flag": 0, "extFields": ext,
-	})
-	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(header)))
-	frame = binary.BigEndian.AppendUint32(frame, uint32(len(header)))
-	frame = append(frame, header...)
-	if _, err := conn.Write(frame); err != nil {
-		return nil, errf(C.RMQ_ERR_UNREACHABLE, "write to %s %s: %v", role, addr, err)
-	}
-	var lens [8]byte
-	if _, err := io.ReadFull(conn, lens[:]); err != nil {
-		return nil, errf(classify(err), "read from %s %s: %v", role, addr, err)
-	}
-	total := binary.BigEndian.Uint32(lens[:4])
-	hlen := binary.BigEndian.Uint32(lens[4:]) & 0xFFFFFF
-	if total < 4+hlen || total > 256<<20 {
-		return nil, errf(C.RMQ_ERR_BROKER, "malformed response from %s %s", role, addr)
-	}
-	rest := make([]byte, total-4)
-	if _, err := io.ReadFull(conn, rest); err != nil {
-		return nil, errf(classify(err), "read from %s %s: %v", role, addr, err)
-	}
-	var resp struct {
-		Code      int               `json:"code"`
-		Remark    string            `json:"remark"`
-		ExtFields map[string]string `json:"extFields"`
-	}
-	if err := json.Unmarshal(rest[:hlen], &resp); err != nil {
-		return nil, errf(C.RMQ_ERR_BROKER, "malformed response header from %s %s: %v", role, addr, err)
-	}
-	return &reply{code: resp.Code, remark: resp.Remark, ext: resp.ExtFields, body: rest[hlen:]}, nil
-}
-
-// ask is exchange for requests that must succeed.
-func (st *adminState) ask(role, addr string, code int, ext map[string]string) (*reply, error) {
-	r, err := st.exchange(role, addr, code, ext)
-	if err != nil {
-		return nil, err
-	}
-	if r.code != 0 {
-		return nil, errf(brokerCode(r.code, r.remark), "%s %s refused the request: CODE %d %s", role, addr, r.code, r.remark)
-	}
-	return r, nil
-}
-
-// askNameServer sends a request to the first name server that answers.
-func (st *adminState) askNameServer(code int, ext map[string]string) (*reply, error) {
-	var lastErr error
-	for _, ns := range st.nameServers {
-		r, err := st.exchange("name server", ns, code, ext)
-		if err == nil {
-			return r, nil
-		}
-		lastErr = err
-	}
-	return nil, lastErr
-}
+// readerGroup is the group named in the Reader's pull requests: the broker
+// requires one (and creates its subscription config when
+// autoCreateSubscriptionGroup is on), but no offset is ever committed.
+const readerGroup = "rmq_native_reader"
 
 // ---- routes and brokers ------------------------------------------------
 
@@ -321,20 +209,6 @@ func exportJSON(v interface{}, out **C.uint8_t, outLen *C.int64_t) error {
 	return nil
 }
 
-// opsCall runs the body of an ops export: panics become RMQ_ERR_INTERNAL,
-// an error its status (recorded for rmq_last_error).
-func opsCall(h C.uint64_t, body func(st *adminState) error) (rc C.int32_t) {
-	defer guard(&rc)
-	st, err := adminFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	if err := body(st); err != nil {
-		return fail(err)
-	}
-	return C.RMQ_OK
-}
-
 // ---- fastjson tables -----------------------------------------------------
 
 // tableEntryRe finds the {MessageQueue}:{value} entries of a fastjson map
@@ -362,12 +236,11 @@ func parseTable(body []byte, each func(k mqKey, v []byte) error) error {
 
 // ---- topics ---------------------------------------------------------------
 
-// rmq_admin_list_topics implements the ABI function of the same name: the topic names, as JSON.
-// The contract is in rmq_native.h.
+// rmq_admin_list_topics: see rmq_native.h.
 //
 //export rmq_admin_list_topics
 func rmq_admin_list_topics(h C.uint64_t, includeSystem C.int32_t, out **C.uint8_t, outLen *C.int64_t) C.int32_t {
-	return opsCall(h, func(st *adminState) error {
+	return withAdmin(h, func(st *adminState) error {
 		if out == nil || outLen == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
@@ -461,12 +334,11 @@ func (st *adminState) topicStats(full string) ([]queueStats, error) {
 	return rows, nil
 }
 
-// rmq_admin_topic_stats implements the ABI function of the same name: every queue of a topic with its offsets, as JSON.
-// The contract is in rmq_native.h.
+// rmq_admin_topic_stats: see rmq_native.h.
 //
 //export rmq_admin_topic_stats
 func rmq_admin_topic_stats(h C.uint64_t, topicP *C.char, topicLen C.int64_t, out **C.uint8_t, outLen *C.int64_t) C.int32_t {
-	return opsCall(h, func(st *adminState) error {
+	return withAdmin(h, func(st *adminState) error {
 		if out == nil || outLen == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
@@ -515,12 +387,11 @@ func (st *adminState) offsetsAt(full string, timestampMs int64) ([]queueOffset, 
 	return rows, nil
 }
 
-// rmq_admin_offsets_at implements the ABI function of the same name: per queue, the offset of the first message stored at or after a time, as JSON.
-// The contract is in rmq_native.h.
+// rmq_admin_offsets_at: see rmq_native.h.
 //
 //export rmq_admin_offsets_at
 func rmq_admin_offsets_at(h C.uint64_t, topicP *C.char, topicLen C.int64_t, timestampMs C.int64_t, out **C.uint8_t, outLen *C.int64_t) C.int32_t {
-	return opsCall(h, func(st *adminState) error {
+	return withAdmin(h, func(st *adminState) error {
 		if out == nil || outLen == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
@@ -653,12 +524,11 @@ func (st *adminState) consumerLag(group, topic string) ([]queueLag, error) {
 	return rows, nil
 }
 
-// rmq_admin_consumer_lag implements the ABI function of the same name: a consumer group's offsets and the brokers' ends, per queue, as JSON.
-// The contract is in rmq_native.h.
+// rmq_admin_consumer_lag: see rmq_native.h.
 //
 //export rmq_admin_consumer_lag
 func rmq_admin_consumer_lag(h C.uint64_t, groupP *C.char, groupLen C.int64_t, topicP *C.char, topicLen C.int64_t, out **C.uint8_t, outLen *C.int64_t) C.int32_t {
-	return opsCall(h, func(st *adminState) error {
+	return withAdmin(h, func(st *adminState) error {
 		if out == nil || outLen == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
@@ -762,12 +632,11 @@ func (st *adminState) resetOffset(group, topic string, mode int, timestampMs int
 	return targets, nil
 }
 
-// rmq_admin_reset_offset implements the ABI function of the same name: moves a consumer group's offsets of a topic to its first or last message or to a time.
-// The contract is in rmq_native.h.
+// rmq_admin_reset_offset: see rmq_native.h.
 //
 //export rmq_admin_reset_offset
 func rmq_admin_reset_offset(h C.uint64_t, groupP *C.char, groupLen C.int64_t, topicP *C.char, topicLen C.int64_t, to C.int32_t, timestampMs C.int64_t, out **C.uint8_t, outLen *C.int64_t) C.int32_t {
-	return opsCall(h, func(st *adminState) error {
+	return withAdmin(h, func(st *adminState) error {
 		if out == nil || outLen == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
@@ -882,12 +751,11 @@ func (st *adminState) viewByOffsetID(full string, rt *topicRoute, id string) ([]
 	return found, nil
 }
 
-// rmq_admin_find_messages implements the ABI function of the same name: looks messages of a topic up by key or by message id.
-// The contract is in rmq_native.h.
+// rmq_admin_find_messages: see rmq_native.h.
 //
 //export rmq_admin_find_messages
 func rmq_admin_find_messages(h C.uint64_t, topicP *C.char, topicLen C.int64_t, keyP *C.char, keyLen C.int64_t, idP *C.char, idLen C.int64_t, beginMs C.int64_t, endMs C.int64_t, limit C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) C.int32_t {
-	return opsCall(h, func(st *adminState) error {
+	return withAdmin(h, func(st *adminState) error {
 		if out == nil || outLen == nil || outCount == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
@@ -958,12 +826,11 @@ func tagSet(expr string) map[string]bool {
 	return set
 }
 
-// rmq_admin_pull implements the ABI function of the same name: reads up to max_messages messages of one queue from an offset, without a consumer group's offsets.
-// The contract is in rmq_native.h.
+// rmq_admin_pull: see rmq_native.h.
 //
 //export rmq_admin_pull
 func rmq_admin_pull(h C.uint64_t, topicP *C.char, topicLen C.int64_t, brokerP *C.char, brokerLen C.int64_t, queueID C.int32_t, offset C.int64_t, maxMessages C.int32_t, selectorP *C.char, selectorLen C.int64_t, exprP *C.char, exprLen C.int64_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t, outNext *C.int64_t) C.int32_t {
-	return opsCall(h, func(st *adminState) error {
+	return withAdmin(h, func(st *adminState) error {
 		if out == nil || outLen == nil || outCount == nil || outNext == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}

@@ -217,21 +217,21 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 	return st, nil
 }
 
-// rmq_producer_new implements the ABI function of the same name: creates and starts a producer.
-// The contract is in rmq_native.h.
+// rmq_producer_new: see rmq_native.h.
 //
 //export rmq_producer_new
-func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if outHandle == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL"))
-	}
-	st, err := newProducer(config, configLen, nil)
-	if err != nil {
-		return fail(err)
-	}
-	*outHandle = C.uint64_t(newHandle(st))
-	return C.RMQ_OK
+func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) C.int32_t {
+	return call(func() error {
+		if outHandle == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL")
+		}
+		st, err := newProducer(config, configLen, nil)
+		if err != nil {
+			return err
+		}
+		*outHandle = C.uint64_t(newHandle(st))
+		return nil
+	})
 }
 
 // shardingSelector sends messages with a sharding key to the queue its hash
@@ -381,16 +381,6 @@ func fillResult(out *C.rmq_send_result, r *primitive.SendResult) {
 	copyCString(unsafe.Slice(&out.transaction_id[0], len(out.transaction_id)), r.TransactionID)
 }
 
-// producerFor returns the open producer of a handle.
-func producerFor(h C.uint64_t) (*producerState, error) {
-	v, ok := lookup(h)
-	st, isProducer := v.(*producerState)
-	if !ok || !isProducer {
-		return nil, errf(C.RMQ_ERR_CLOSED, "producer handle %d is closed or unknown", uint64(h))
-	}
-	return st, nil
-}
-
 // canSend tells whether a plain send may start. The caller holds st.mu
 // for reading.
 func (st *producerState) canSend() error {
@@ -406,7 +396,7 @@ func (st *producerState) canSend() error {
 // preparedSend looks up the producer of a handle and validates and
 // compresses the message it is to send.
 func preparedSend(h C.uint64_t, m *C.rmq_message) (*producerState, *primitive.Message, error) {
-	st, err := producerFor(h)
+	st, err := handleOf[*producerState](h, "producer")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -505,109 +495,109 @@ func (st *producerState) sendWithRetries(timeout time.Duration, msgs []*primitiv
 	return sendError(err, st, topics[0], timeout)
 }
 
-// rmq_producer_send implements the ABI function of the same name: sends one message synchronously; waits at most timeout_ms (<= 0: the producer's send timeout).
-// The contract is in rmq_native.h.
+// rmq_producer_send: see rmq_native.h.
 //
 //export rmq_producer_send
-func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "result must not be NULL"))
-	}
-	st, msg, err := preparedSend(h, m)
-	if err != nil {
-		return fail(err)
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
-	if err != nil {
-		return fail(err)
-	}
-	fillResult(out, res)
-	return C.RMQ_OK
+func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result) C.int32_t {
+	return call(func() error {
+		if out == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "result must not be NULL")
+		}
+		st, msg, err := preparedSend(h, m)
+		if err != nil {
+			return err
+		}
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		if err := st.canSend(); err != nil {
+			return err
+		}
+		res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
+		if err != nil {
+			return err
+		}
+		fillResult(out, res)
+		return nil
+	})
 }
 
-// rmq_producer_send_batch implements the ABI function of the same name: sends count messages of one topic as one batch, in one round trip (no delay, deliver_at or sharding key).
-// The contract is in rmq_native.h.
+// rmq_producer_send_batch: see rmq_native.h.
 //
 //export rmq_producer_send_batch
 func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t, timeoutMs C.int32_t,
-	out *C.rmq_send_result, outIds **C.uint8_t, outIdsLen *C.int64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	st, err := producerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	if out == nil || outIds == nil || outIdsLen == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	*outIds, *outIdsLen = nil, 0
-	if count <= 0 || msgs == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a batch needs at least one message"))
-	}
-	batch := make([]*primitive.Message, 0, int(count))
-	total := 0
-	for i, m := range unsafe.Slice(msgs, int(count)) {
-		if m.delay_level != 0 || m.deliver_at_ms != 0 || m.sharding_key_len != 0 {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch message %d: no delay, delivery time or sharding key in a batch", i))
-		}
-		msg, err := buildMessage(&m, st.maxSize)
+	out *C.rmq_send_result, outIds **C.uint8_t, outIdsLen *C.int64_t) C.int32_t {
+	return call(func() error {
+		st, err := handleOf[*producerState](h, "producer")
 		if err != nil {
-			return fail(errf(classify(err), "batch message %d: %v", i, strings.TrimPrefix(err.Error(), "rmq_native: ")))
+			return err
 		}
-		if i > 0 && msg.Topic != batch[0].Topic {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "all messages of a batch must have the same topic"))
+		if out == nil || outIds == nil || outIdsLen == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
-		total += len(msg.Body)
-		batch = append(batch, msg)
-	}
-	if total > st.maxSize {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch of %d bytes exceeds the maximum message size of %d bytes", total, st.maxSize))
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	res, err := st.sendSync(st.timeoutFor(timeoutMs), batch...)
-	if err != nil {
-		return fail(err)
-	}
-	ids := make([]string, len(batch))
-	for i, m := range batch {
-		ids[i] = m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)
-	}
-	res.MsgID = ids[0]
-	fillResult(out, res)
-	export([]byte(strings.Join(ids, ",")), outIds, outIdsLen)
-	return C.RMQ_OK
+		*outIds, *outIdsLen = nil, 0
+		if count <= 0 || msgs == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "a batch needs at least one message")
+		}
+		batch := make([]*primitive.Message, 0, int(count))
+		total := 0
+		for i, m := range unsafe.Slice(msgs, int(count)) {
+			if m.delay_level != 0 || m.deliver_at_ms != 0 || m.sharding_key_len != 0 {
+				return errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch message %d: no delay, delivery time or sharding key in a batch", i)
+			}
+			msg, err := buildMessage(&m, st.maxSize)
+			if err != nil {
+				return errf(classify(err), "batch message %d: %v", i, strings.TrimPrefix(err.Error(), "rmq_native: "))
+			}
+			if i > 0 && msg.Topic != batch[0].Topic {
+				return errf(C.RMQ_ERR_INVALID_ARGUMENT, "all messages of a batch must have the same topic")
+			}
+			total += len(msg.Body)
+			batch = append(batch, msg)
+		}
+		if total > st.maxSize {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch of %d bytes exceeds the maximum message size of %d bytes", total, st.maxSize)
+		}
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		if err := st.canSend(); err != nil {
+			return err
+		}
+		res, err := st.sendSync(st.timeoutFor(timeoutMs), batch...)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(batch))
+		for i, m := range batch {
+			ids[i] = m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)
+		}
+		res.MsgID = ids[0]
+		fillResult(out, res)
+		export([]byte(strings.Join(ids, ",")), outIds, outIdsLen)
+		return nil
+	})
 }
 
-// rmq_producer_send_oneway implements the ABI function of the same name: sends one message without waiting for the broker (fire and forget); only validation and connection errors are reported.
-// The contract is in rmq_native.h.
+// rmq_producer_send_oneway: see rmq_native.h.
 //
 //export rmq_producer_send_oneway
-func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) (rc C.int32_t) {
-	defer guard(&rc)
-	st, msg, err := preparedSend(h, m)
-	if err != nil {
-		return fail(err)
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
-	defer cancel()
-	if err := st.p.SendOneWay(ctx, msg); err != nil {
-		return fail(sendError(err, st, msg.Topic, st.timeout))
-	}
-	return C.RMQ_OK
+func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) C.int32_t {
+	return call(func() error {
+		st, msg, err := preparedSend(h, m)
+		if err != nil {
+			return err
+		}
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		if err := st.canSend(); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
+		defer cancel()
+		if err := st.p.SendOneWay(ctx, msg); err != nil {
+			return sendError(err, st, msg.Topic, st.timeout)
+		}
+		return nil
+	})
 }
 
 // completion is the outcome of one asynchronous send.
@@ -684,24 +674,24 @@ func (q *completionQueue) empty() bool {
 	return len(q.items) == 0
 }
 
-// rmq_producer_send_async implements the ABI function of the same name: starts sending one message in the background and returns at once.
-// The contract is in rmq_native.h.
+// rmq_producer_send_async: see rmq_native.h.
 //
 //export rmq_producer_send_async
-func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	st, msg, err := preparedSend(h, m)
-	if err != nil {
-		return fail(err)
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	st.inflight.Add(1)
-	st.enqueue(asyncJob{token: uint64(token), msg: msg, timeout: st.timeoutFor(timeoutMs)})
-	return C.RMQ_OK
+func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) C.int32_t {
+	return call(func() error {
+		st, msg, err := preparedSend(h, m)
+		if err != nil {
+			return err
+		}
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		if err := st.canSend(); err != nil {
+			return err
+		}
+		st.inflight.Add(1)
+		st.enqueue(asyncJob{token: uint64(token), msg: msg, timeout: st.timeoutFor(timeoutMs)})
+		return nil
+	})
 }
 
 // asyncJob is an asynchronous send waiting for a sender.
@@ -766,8 +756,7 @@ func (st *producerState) completeAsync(j asyncJob) {
 	st.completions.push(c)
 }
 
-// rmq_producer_poll_completions implements the ABI function of the same name: takes up to max_completions finished asynchronous sends, waiting at most timeout_ms for the first.
-// The contract is in rmq_native.h.
+// rmq_producer_poll_completions: see rmq_native.h.
 //
 //export rmq_producer_poll_completions
 func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeoutMs C.int32_t,
@@ -777,7 +766,7 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
 	}
 	*out, *outLen, *outCount = nil, 0, 0
-	st, err := producerFor(h)
+	st, err := handleOf[*producerState](h, "producer")
 	if err != nil {
 		return fail(err)
 	}
@@ -827,50 +816,50 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 	return C.RMQ_OK
 }
 
-// rmq_producer_close implements the ABI function of the same name: shuts the producer down; outcomes of asynchronous sends stay available to rmq_producer_poll_completions until taken.
-// The contract is in rmq_native.h.
+// rmq_producer_close: see rmq_native.h.
 //
 //export rmq_producer_close
-func rmq_producer_close(h C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	v, _ := lookup(h)
-	st, ok := v.(*producerState)
-	if !ok {
-		return C.RMQ_OK // idempotent: unknown or already closed
-	}
-	st.mu.Lock()
-	again := st.closing
-	st.closing = true // from now on no send starts
-	st.mu.Unlock()
-	if again {
-		return C.RMQ_OK
-	}
-	endRequests(st) // request/reply (request.go)
-	if st.tx != nil {
-		st.tx.close() // transactions still waiting end as UNKNOWN
-	}
-	// Asynchronous sends not started yet are not sent: they complete with
-	// RMQ_ERR_CLOSED. Sends already written are waited for (each bounded by
-	// its timeout) and report their real outcome.
-	st.qmu.Lock()
-	queued := st.queue
-	st.queue = nil
-	st.qmu.Unlock()
-	for _, j := range queued {
-		st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
-			err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
-		st.inflight.Done()
-	}
-	st.inflight.Wait()
-	st.mu.Lock()
-	st.closed = true
-	err := st.shutdown()
-	st.mu.Unlock()
-	if st.completions.empty() {
-		takeHandle(h) // else the poll that takes the last outcome releases it
-	}
-	if err != nil {
-		return fail(errf(C.RMQ_ERR_STATE, "producer shutdown: %v", err))
-	}
-	return C.RMQ_OK
+func rmq_producer_close(h C.uint64_t) C.int32_t {
+	return call(func() error {
+		v, _ := lookup(h)
+		st, ok := v.(*producerState)
+		if !ok {
+			return nil // idempotent: unknown or already closed
+		}
+		st.mu.Lock()
+		again := st.closing
+		st.closing = true // from now on no send starts
+		st.mu.Unlock()
+		if again {
+			return nil
+		}
+		endRequests(st) // request/reply (request.go)
+		if st.tx != nil {
+			st.tx.close() // transactions still waiting end as UNKNOWN
+		}
+		// Asynchronous sends not started yet are not sent: they complete with
+		// RMQ_ERR_CLOSED. Sends already written are waited for (each bounded by
+		// its timeout) and report their real outcome.
+		st.qmu.Lock()
+		queued := st.queue
+		st.queue = nil
+		st.qmu.Unlock()
+		for _, j := range queued {
+			st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
+				err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
+			st.inflight.Done()
+		}
+		st.inflight.Wait()
+		st.mu.Lock()
+		st.closed = true
+		err := st.shutdown()
+		st.mu.Unlock()
+		if st.completions.empty() {
+			takeHandle(h) // else the poll that takes the last outcome releases it
+		}
+		if err != nil {
+			return errf(C.RMQ_ERR_STATE, "producer shutdown: %v", err)
+		}
+		return nil
+	})
 }
