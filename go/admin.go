@@ -16,6 +16,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
+// adminConfig is the JSON configuration of rmq_admin_new.
 type adminConfig struct {
 	NameServer string `json:"name_server"`
 	Namespace  string `json:"namespace"`
@@ -108,8 +109,10 @@ func (st *adminState) askNameServer(code int, ext map[string]string) (*response,
 	return nil, lastErr
 }
 
-// brokerEntryRe finds {"brokerAddrs":{0:"host:port",...},"brokerName":"b","cluster":"c"}
-// entries of the name server's (fastjson, non-standard) cluster info.
+// brokerBlockRe finds the {"brokerAddrs":{0:"host:port",...},"brokerName":"b","cluster":"c"}
+// entries of the name server's (fastjson, non-standard) cluster info;
+// masterAddrRe finds the master (id 0) in brokerAddrs, clusterRe the
+// cluster of an entry.
 var (
 	brokerBlockRe = regexp.MustCompile(`\{"brokerAddrs":\{([^}]*)\}[^{}]*\}`)
 	masterAddrRe  = regexp.MustCompile(`(?:^|,)"?0"?:"([^"]+)"`)

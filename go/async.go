@@ -32,6 +32,7 @@ type completionQueue struct {
 	ready chan struct{} // signalled when items were added
 }
 
+// newCompletionQueue makes an empty completion queue.
 func newCompletionQueue() completionQueue {
 	return completionQueue{ready: make(chan struct{}, 1)}
 }

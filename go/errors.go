@@ -80,6 +80,7 @@ func classify(err error) int32 {
 	return C.RMQ_ERR_STATE
 }
 
+// brokerCodeRe finds the broker's response code in an SDK error text.
 var brokerCodeRe = regexp.MustCompile(`(?i)\bcode:\s*(\d+)`)
 
 // brokerCodes maps the broker's refusals to status codes; codes not listed

@@ -6,14 +6,18 @@ package main
 #include "rmq_native.h"
 */
 import "C"
+
 import "sync"
 
+// handles maps every open handle to its object (*producerState,
+// *consumerState, *adminState).
 var (
 	handleMu   sync.Mutex
 	handles    = map[uint64]interface{}{}
 	nextHandle uint64
 )
 
+// newHandle registers v and returns its new handle.
 func newHandle(v interface{}) uint64 {
 	handleMu.Lock()
 	defer handleMu.Unlock()
@@ -22,6 +26,7 @@ func newHandle(v interface{}) uint64 {
 	return nextHandle
 }
 
+// lookup returns the object of a handle.
 func lookup(h C.uint64_t) (interface{}, bool) {
 	handleMu.Lock()
 	defer handleMu.Unlock()

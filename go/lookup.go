@@ -32,6 +32,7 @@ func (st *adminState) exportMessages(msgs []*primitive.MessageExt, out **C.uint8
 	*outCount = C.int32_t(len(msgs))
 }
 
+// hasKey tells whether key is one of the message's keys.
 func hasKey(m *primitive.MessageExt, key string) bool {
 	for _, k := range strings.Fields(m.GetKeys()) {
 		if k == key {

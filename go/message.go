@@ -15,6 +15,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
+// defaultMaxMessageSize is the broker's default limit of a message body.
 const defaultMaxMessageSize = 4 * 1024 * 1024
 
 // buildMessage converts and validates a C rmq_message.

@@ -23,6 +23,7 @@ import (
 
 // ---- routes and brokers ------------------------------------------------
 
+// queueData is one broker's queues of a topic, in a route.
 type queueData struct {
 	BrokerName    string `json:"brokerName"`
 	ReadQueueNums int    `json:"readQueueNums"`
@@ -35,6 +36,8 @@ type topicRoute struct {
 	queues []queueData       // sorted by broker name
 }
 
+// brokerNameRe and queueDatasRe find the broker names and the queues of a
+// (fastjson) route.
 var (
 	brokerNameRe = regexp.MustCompile(`"brokerName":"([^"]*)"`)
 	queueDatasRe = regexp.MustCompile(`"queueDatas":(\[[^\]]*\])`)
@@ -90,6 +93,7 @@ func (st *adminState) route(full string) (*topicRoute, error) {
 // per pull would double the round trips), a few seconds each.
 var routeCache sync.Map // "<admin pointer>|<topic>" -> cachedRoute
 
+// cachedRoute is a route and when it was asked for.
 type cachedRoute struct {
 	rt *topicRoute
 	at time.Time
@@ -156,6 +160,7 @@ var systemTopics = map[string]bool{
 	"RMQ_SYS_TRANS_HALF_TOPIC": true, "RMQ_SYS_TRANS_OP_HALF_TOPIC": true, "RMQ_SYS_WHEEL_TIMER": true,
 }
 
+// isSystemTopic tells a broker's own topic from an application's.
 func isSystemTopic(t string, brokers map[string]string, clusters map[string]bool) bool {
 	if systemTopics[t] || clusters[t] || brokers[t] != "" || clusters[strings.TrimSuffix(t, "_REPLY_TOPIC")] {
 		return true
@@ -174,12 +179,14 @@ func isSystemTopic(t string, brokers map[string]string, clusters map[string]bool
 // keyed by objects (topic stats, consume stats), which is not JSON.
 var tableEntryRe = regexp.MustCompile(`\{("brokerName"[^{}]*)\}:\{([^{}]*)\}`)
 
+// mqKey is the message queue that keys a table entry.
 type mqKey struct {
 	BrokerName string `json:"brokerName"`
 	QueueID    int    `json:"queueId"`
 	Topic      string `json:"topic"`
 }
 
+// parseTable calls each for every entry of a fastjson table.
 func parseTable(body []byte, each func(k mqKey, v []byte) error) error {
 	for _, m := range tableEntryRe.FindAllSubmatch(body, -1) {
 		var k mqKey

@@ -48,7 +48,7 @@ type producerState struct {
 	queue       []asyncJob      // asynchronous sends waiting for a sender
 	senders     int             // running sender goroutines
 	completions completionQueue // finished asynchronous sends
-	tx          *txState        // transaction producers only
+	tx          *txListener     // transaction producers only
 	nameServers []string
 	timeout     time.Duration
 	maxSize     int

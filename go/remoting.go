@@ -75,6 +75,7 @@ type response struct {
 	body   []byte
 }
 
+// opaque numbers the requests.
 var opaque int32
 
 // remotingRequest sends one request to the role ("broker", "name server")

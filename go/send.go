@@ -173,6 +173,7 @@ func sendError(err error, st *producerState, topic string, timeout time.Duration
 	return &rmqError{code: code, msg: "rmq_native: send to topic " + topic + " failed: " + err.Error()}
 }
 
+// fillResult writes a send result into the caller's rmq_send_result.
 func fillResult(out *C.rmq_send_result, r *primitive.SendResult) {
 	out.status = C.int32_t(r.Status)
 	if r.MessageQueue != nil {

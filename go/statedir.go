@@ -19,8 +19,6 @@ import (
 //go:linkname sdkOffsetDir github.com/apache/rocketmq-client-go/v2/consumer._LocalOffsetStorePath
 var sdkOffsetDir string
 
-// rmq_set_state_dir: see rmq_native.h.
-//
 // init keeps the offsets out of the current directory for callers that
 // never call rmq_set_state_dir: without HOME (Windows) the SDK's default is
 // a relative path. It runs after the SDK's own init.
@@ -32,6 +30,8 @@ func init() {
 	}
 }
 
+// rmq_set_state_dir: see rmq_native.h.
+//
 //export rmq_set_state_dir
 func rmq_set_state_dir(dir *C.char, dirLen C.int64_t) C.int32_t {
 	return call(func() error {

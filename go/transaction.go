@@ -26,40 +26,45 @@ type txRun struct {
 	err     error
 }
 
+// txCheck is a broker's question about a transaction, waiting for the
+// caller's answer (rmq_tx_check_reply).
 type txCheck struct {
 	id    uint64
 	msg   *primitive.MessageExt
 	reply chan primitive.LocalTransactionState
 }
 
-// txState is the transaction listener: it turns the SDK's callbacks into
-// requests the caller pulls (rmq_tx_send/rmq_tx_end, rmq_tx_poll_checks).
-type txState struct {
-	mu       sync.Mutex
-	next     uint64
-	byMsg    map[*primitive.Message]*txRun
-	runs     map[uint64]*txRun
-	checks   chan *txCheck
-	answered map[uint64]*txCheck // polled, not yet answered
-	done     chan struct{}
-	once     sync.Once
+// txListener is a transaction producer's listener: it turns the SDK's
+// callbacks into requests the caller pulls (rmq_tx_send/rmq_tx_end,
+// rmq_tx_poll_checks).
+type txListener struct {
+	mu         sync.Mutex
+	next       uint64
+	byMsg      map[*primitive.Message]*txRun
+	runs       map[uint64]*txRun
+	checks     chan *txCheck
+	unanswered map[uint64]*txCheck // polled, not yet answered
+	done       chan struct{}
+	once       sync.Once
 }
 
-func newTxState() *txState {
-	return &txState{
-		byMsg:    map[*primitive.Message]*txRun{},
-		runs:     map[uint64]*txRun{},
-		checks:   make(chan *txCheck, 1024),
-		answered: map[uint64]*txCheck{},
-		done:     make(chan struct{}),
+// newTxListener makes the listener of a new transaction producer.
+func newTxListener() *txListener {
+	return &txListener{
+		byMsg:      map[*primitive.Message]*txRun{},
+		runs:       map[uint64]*txRun{},
+		checks:     make(chan *txCheck, 1024),
+		unanswered: map[uint64]*txCheck{},
+		done:       make(chan struct{}),
 	}
 }
 
-func (t *txState) close() { t.once.Do(func() { close(t.done) }) }
+// close ends the waits: transactions and checks still open end as UNKNOWN.
+func (t *txListener) close() { t.once.Do(func() { close(t.done) }) }
 
 // ExecuteLocalTransaction runs after the half message is stored: it tells
 // rmq_tx_send and waits for the caller's verdict from rmq_tx_end.
-func (t *txState) ExecuteLocalTransaction(msg *primitive.Message) primitive.LocalTransactionState {
+func (t *txListener) ExecuteLocalTransaction(msg *primitive.Message) primitive.LocalTransactionState {
 	t.mu.Lock()
 	run := t.byMsg[msg]
 	delete(t.byMsg, msg)
@@ -78,7 +83,7 @@ func (t *txState) ExecuteLocalTransaction(msg *primitive.Message) primitive.Loca
 
 // CheckLocalTransaction hands a broker check to the caller and waits for
 // its answer (UNKNOWN when none comes in time: the broker asks again).
-func (t *txState) CheckLocalTransaction(msg *primitive.MessageExt) primitive.LocalTransactionState {
+func (t *txListener) CheckLocalTransaction(msg *primitive.MessageExt) primitive.LocalTransactionState {
 	t.mu.Lock()
 	t.next++
 	c := &txCheck{id: t.next, msg: msg, reply: make(chan primitive.LocalTransactionState, 1)}
@@ -97,11 +102,12 @@ func (t *txState) CheckLocalTransaction(msg *primitive.MessageExt) primitive.Loc
 	case <-t.done:
 	}
 	t.mu.Lock()
-	delete(t.answered, c.id)
+	delete(t.unanswered, c.id)
 	t.mu.Unlock()
 	return primitive.UnknowState
 }
 
+// txStateFromABI converts an RMQ_TX_* state to the SDK's.
 func txStateFromABI(state C.int32_t) (primitive.LocalTransactionState, error) {
 	switch state {
 	case C.RMQ_TX_COMMIT:
@@ -122,7 +128,7 @@ func rmq_tx_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint6
 		if outHandle == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL")
 		}
-		tx := newTxState()
+		tx := newTxListener()
 		st, err := newProducer(config, configLen, tx)
 		if err != nil {
 			return err
@@ -133,6 +139,7 @@ func rmq_tx_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint6
 	})
 }
 
+// txProducerFor returns the open transaction producer of a handle.
 func txProducerFor(h C.uint64_t) (*producerState, error) {
 	st, err := handleOf[*producerState](h, "producer")
 	if err != nil {
@@ -277,7 +284,7 @@ func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, 
 	}
 	t.mu.Lock()
 	for _, c := range got {
-		t.answered[c.id] = c
+		t.unanswered[c.id] = c
 	}
 	t.mu.Unlock()
 	var buf []byte
@@ -305,8 +312,8 @@ func rmq_tx_check_reply(h C.uint64_t, checkID C.uint64_t, state C.int32_t) C.int
 		}
 		t := st.tx
 		t.mu.Lock()
-		c := t.answered[uint64(checkID)]
-		delete(t.answered, uint64(checkID))
+		c := t.unanswered[uint64(checkID)]
+		delete(t.unanswered, uint64(checkID))
 		t.mu.Unlock()
 		if c != nil {
 			c.reply <- s

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
+// topicRe is the broker's rule for topic and group names.
 var topicRe = regexp.MustCompile(`^[%|a-zA-Z0-9_-]{1,127}$`)
 
 // validTopic checks a topic name the way the broker does.
@@ -38,6 +39,7 @@ func validText(what, s string) error {
 	return nil
 }
 
+// credentials checks that an access key and a secret key come together.
 func credentials(ak, sk string) (primitive.Credentials, error) {
 	if (ak == "") != (sk == "") {
 		return primitive.Credentials{}, errf(C.RMQ_ERR_INVALID_ARGUMENT, "access_key and secret_key must be given together")
