@@ -80,27 +80,6 @@ type consumerState struct {
 	pending map[uint64]*delivery // handed to the caller, not yet settled
 }
 
-// systemProperties are RocketMQ's own message properties; only the others
-// are shown to the caller as user properties.
-var systemProperties = map[string]bool{}
-
-func init() {
-	for _, k := range strings.Fields(`KEYS TAGS WAIT DELAY RETRY_TOPIC REAL_TOPIC REAL_QID TRAN_MSG PGROUP
-		MIN_OFFSET MAX_OFFSET BUYER_ID ORIGIN_MESSAGE_ID TRANSFER_FLAG CORRECTION_FLAG MQ2_FLAG
-		RECONSUME_TIME MSG_REGION TRACE_ON UNIQ_KEY MAX_RECONSUME_TIMES CONSUME_START_TIME
-		TRAN_PREPARED_QUEUE_OFFSET TRANSACTION_CHECK_TIMES CHECK_IMMUNITY_TIME_IN_SECONDS INSTANCE_ID
-		CORRELATION_ID REPLY_TO_CLIENT TTL ARRIVE_TIME PUSH_REPLY_TIME CLUSTER MSG_TYPE SHARDING_KEY
-		__transactionId__ __STARTDELIVERTIME TIMER_DELIVER_MS TIMER_DELAY_SEC TIMER_DELAY_MS
-		TIMER_OUT_MS TIMER_ENQUEUE_MS TIMER_DEQUEUE_MS TIMER_ROLL_TIMES TIMER_DEL_UNIQKEY
-		TIMER_DELAY_LEVEL INNER_NUM INNER_BASE INNER_MULTI_DISPATCH INNER_MULTI_QUEUE_OFFSET
-		DLQ_ORIG_TOPIC DLQ_ORIG_MESSAGE_ID __SHARDINGKEY TRACE_CONTEXT POP_CK POP_CK_OFFSET
-		1ST_POP_TIME __BORNHOST bname __SERVER_RECEIVE_TIME`) {
-		systemProperties[k] = true
-	}
-}
-
-func isSystemProperty(k string) bool { return systemProperties[k] }
-
 func (st *consumerState) settle(d *delivery, s settlement) {
 	st.lastSettle.Store(time.Now().UnixNano())
 	d.result <- s
@@ -134,25 +113,25 @@ func delayLevelMillis(level int) int64 {
 	return secs[level-1] * 1000
 }
 
-// rmq_consumer_new implements the ABI function of the same name: creates and starts a push consumer whose messages wait in a bounded library-side buffer until rmq_consumer_poll takes them.
-// The contract is in rmq_native.h.
+// rmq_consumer_new: see rmq_native.h.
 //
 //export rmq_consumer_new
-func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if outHandle == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL"))
-	}
-	var cfg consumerConfig
-	if err := decodeConfig(config, configLen, &cfg); err != nil {
-		return fail(err)
-	}
-	st, err := newConsumer(&cfg)
-	if err != nil {
-		return fail(err)
-	}
-	*outHandle = C.uint64_t(newHandle(st))
-	return C.RMQ_OK
+func rmq_consumer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) C.int32_t {
+	return call(func() error {
+		if outHandle == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL")
+		}
+		var cfg consumerConfig
+		if err := decodeConfig(config, configLen, &cfg); err != nil {
+			return err
+		}
+		st, err := newConsumer(&cfg)
+		if err != nil {
+			return err
+		}
+		*outHandle = C.uint64_t(newHandle(st))
+		return nil
+	})
 }
 
 // newConsumer creates and starts a consumer (rmq_consumer_new without the
@@ -348,17 +327,7 @@ func (st *consumerState) refreshRoutes() {
 	}
 }
 
-func consumerFor(h C.uint64_t) (*consumerState, error) {
-	v, ok := lookup(h)
-	st, isConsumer := v.(*consumerState)
-	if !ok || !isConsumer {
-		return nil, errf(C.RMQ_ERR_CLOSED, "consumer handle %d is closed or unknown", uint64(h))
-	}
-	return st, nil
-}
-
-// rmq_consumer_poll implements the ABI function of the same name: takes up to max_messages messages, waiting at most timeout_ms for the first one (0 = do not wait).
-// The contract is in rmq_native.h.
+// rmq_consumer_poll: see rmq_native.h.
 //
 //export rmq_consumer_poll
 func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
@@ -367,7 +336,7 @@ func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t,
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
 	}
 	*out, *outLen, *outCount = nil, 0, 0
-	st, err := consumerFor(h)
+	st, err := handleOf[*consumerState](h, "consumer")
 	if err != nil {
 		return fail(err)
 	}
@@ -401,40 +370,40 @@ func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t,
 	return C.RMQ_OK
 }
 
-// rmq_consumer_ack implements the ABI function of the same name: settles count deliveries (ids from rmq_consumer_poll) with kind RMQ_ACK, RMQ_NACK (delay_level 0 = the broker's schedule, 1..18 = that level).
-// The contract is in rmq_native.h.
+// rmq_consumer_ack: see rmq_native.h.
 //
 //export rmq_consumer_ack
-func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int32_t, delayLevel C.int32_t, outSettled *C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	st, err := consumerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	if count < 0 || (count > 0 && ids == nil) {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "delivery ids must be a non-NULL array with count >= 0"))
-	}
-	if kind != C.RMQ_ACK && kind != C.RMQ_NACK {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "kind must be RMQ_ACK or RMQ_NACK, not %d", int32(kind)))
-	}
-	if delayLevel < 0 || delayLevel > 18 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "delay_level must be 0..18, not %d", int32(delayLevel)))
-	}
-	settled := 0
-	s := settlement{kind: int32(kind), delay: int(delayLevel)}
-	st.mu.Lock()
-	for _, id := range unsafe.Slice(ids, int(count)) {
-		if d, ok := st.pending[uint64(id)]; ok {
-			delete(st.pending, uint64(id))
-			st.settle(d, s)
-			settled++
+func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int32_t, delayLevel C.int32_t, outSettled *C.int32_t) C.int32_t {
+	return call(func() error {
+		st, err := handleOf[*consumerState](h, "consumer")
+		if err != nil {
+			return err
 		}
-	}
-	st.mu.Unlock()
-	if outSettled != nil {
-		*outSettled = C.int32_t(settled)
-	}
-	return C.RMQ_OK
+		if count < 0 || (count > 0 && ids == nil) {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "delivery ids must be a non-NULL array with count >= 0")
+		}
+		if kind != C.RMQ_ACK && kind != C.RMQ_NACK {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "kind must be RMQ_ACK or RMQ_NACK, not %d", int32(kind))
+		}
+		if delayLevel < 0 || delayLevel > 18 {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "delay_level must be 0..18, not %d", int32(delayLevel))
+		}
+		settled := 0
+		s := settlement{kind: int32(kind), delay: int(delayLevel)}
+		st.mu.Lock()
+		for _, id := range unsafe.Slice(ids, int(count)) {
+			if d, ok := st.pending[uint64(id)]; ok {
+				delete(st.pending, uint64(id))
+				st.settle(d, s)
+				settled++
+			}
+		}
+		st.mu.Unlock()
+		if outSettled != nil {
+			*outSettled = C.int32_t(settled)
+		}
+		return nil
+	})
 }
 
 // close stops the consumer. Settled messages get a moment to be committed;
@@ -476,15 +445,15 @@ func (st *consumerState) close() {
 	})
 }
 
-// rmq_consumer_close implements the ABI function of the same name: stops the consumer: unsettled messages are handed back for redelivery, offsets of settled ones are committed, the handle is released.
-// The contract is in rmq_native.h.
+// rmq_consumer_close: see rmq_native.h.
 //
 //export rmq_consumer_close
-func rmq_consumer_close(h C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	v := takeHandle(h)
-	if st, ok := v.(*consumerState); ok {
-		st.close()
-	}
-	return C.RMQ_OK
+func rmq_consumer_close(h C.uint64_t) C.int32_t {
+	return call(func() error {
+		v := takeHandle(h)
+		if st, ok := v.(*consumerState); ok {
+			st.close()
+		}
+		return nil
+	})
 }

@@ -18,14 +18,6 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 )
 
-// Request and response codes of RocketMQ's remoting protocol used by the
-// consumer.
-const (
-	reqConsumerSendMsgBack = 36
-	reqCheckClientConfig   = 46
-	reqGetBrokerConfig     = 26
-)
-
 // sendBackTimeout bounds one send-back request (the SDK uses 3 s).
 const sendBackTimeout = 3 * time.Second
 
@@ -157,12 +149,9 @@ func (st *consumerState) sendBack(m *primitive.MessageExt, fullTopic string, lev
 		"unitMode":          "false",
 		"maxReconsumeTimes": strconv.Itoa(int(st.maxReconsume())),
 	}
-	if !st.creds.IsEmpty() {
-		sign(ext, nil, st.creds)
-	}
-	code, remark, _, err := remotingCall("broker", m.StoreHost, reqConsumerSendMsgBack, ext, sendBackTimeout)
-	if err == nil && code != 0 {
-		err = errf(brokerCode(code, remark), "broker %s refused the send-back: CODE %d %s", m.StoreHost, code, remark)
+	r, err := remotingRequest("broker", m.StoreHost, reqConsumerSendMsgBack, ext, nil, st.creds, sendBackTimeout)
+	if err == nil && r.code != 0 {
+		err = errf(brokerCode(r.code, r.remark), "broker %s refused the send-back: CODE %d %s", m.StoreHost, r.code, r.remark)
 	}
 	if err != nil {
 		rlog.Warning(fmt.Sprintf("rmq_native: nacked message %s of %s (group %s) stays with the consumer and is delivered again: %v",
@@ -199,19 +188,15 @@ func checkSubscriptions(addrs []string, group string, cr primitive.Credentials, 
 				"classFilterMode": false, "tagsSet": []string{}, "codeSet": []int{}, "subVersion": time.Now().UnixMilli(),
 			},
 		})
-		ext := map[string]string{}
-		if !cr.IsEmpty() {
-			sign(ext, body, cr)
-		}
-		code, remark, _, err := remotingCallBody("broker", brokers[0], reqCheckClientConfig, ext, body, 5*time.Second)
+		r, err := remotingRequest("broker", brokers[0], reqCheckClientConfig, map[string]string{}, body, cr, 5*time.Second)
 		if err != nil {
 			return err
 		}
-		if code != 0 {
-			if code == codeNoPermission {
-				return errf(C.RMQ_ERR_AUTH, "broker %s refused to check the subscription to %q: CODE %d %s", brokers[0], s.Topic, code, remark)
+		if r.code != 0 {
+			if r.code == respNoPermission {
+				return errf(C.RMQ_ERR_AUTH, "broker %s refused to check the subscription to %q: CODE %d %s", brokers[0], s.Topic, r.code, r.remark)
 			}
-			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "invalid sql92 expression %q for topic %q: the broker refused it: %s", s.Expression, s.Topic, remark)
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "invalid sql92 expression %q for topic %q: the broker refused it: %s", s.Expression, s.Topic, r.remark)
 		}
 	}
 	return nil
@@ -260,7 +245,7 @@ func (st *consumerState) pullProblem(admin *adminState, topics []string) *rmqErr
 		if !ok {
 			return nil // the name server did not answer: the SDK reports that itself
 		}
-		if code == codeTopicNotExist {
+		if code == respTopicNotExist {
 			if !st.noAutoCreate(admin) {
 				continue // created with the first message sent
 			}
@@ -292,9 +277,9 @@ var permRe = regexp.MustCompile(`"perm":(\d+)`)
 // routeOf asks the name servers for a topic's route.
 func routeOf(admin *adminState, topic string) (int, []byte, bool) {
 	for _, ns := range admin.nameServers {
-		code, _, body, err := remotingCall("name server", ns, reqGetRouteInfo, map[string]string{"topic": topic}, admin.timeout)
+		r, err := remotingRequest("name server", ns, reqGetRouteInfo, map[string]string{"topic": topic}, nil, primitive.Credentials{}, admin.timeout)
 		if err == nil {
-			return code, body, true
+			return r.code, r.body, true
 		}
 	}
 	return 0, nil, false
@@ -308,12 +293,8 @@ func (st *consumerState) noAutoCreate(admin *adminState) bool {
 		return false
 	}
 	for _, b := range brokers {
-		ext := map[string]string{}
-		if !st.creds.IsEmpty() {
-			sign(ext, nil, st.creds)
-		}
-		code, _, body, err := remotingCall("broker", b, reqGetBrokerConfig, ext, admin.timeout)
-		if err != nil || code != 0 || !strings.Contains(string(body), "autoCreateTopicEnable=false") {
+		r, err := remotingRequest("broker", b, reqGetBrokerConfig, map[string]string{}, nil, st.creds, admin.timeout)
+		if err != nil || r.code != 0 || !strings.Contains(string(r.body), "autoCreateTopicEnable=false") {
 			return false
 		}
 	}

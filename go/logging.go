@@ -108,18 +108,17 @@ func (l *logBuffer) take() []logRecord {
 	return recs
 }
 
-// rmq_set_log_level implements the ABI function of the same name: sets the minimum level of the RocketMQ SDK log records the library keeps (Python logging numbers: 10 debug, 20 info, 30 warning, 40 error, 50 critical; > 50 keeps none).
-// The contract is in rmq_native.h.
+// rmq_set_log_level: see rmq_native.h.
 //
 //export rmq_set_log_level
-func rmq_set_log_level(level C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	atomic.StoreInt32(&logs.level, int32(level))
-	return C.RMQ_OK
+func rmq_set_log_level(level C.int32_t) C.int32_t {
+	return call(func() error {
+		atomic.StoreInt32(&logs.level, int32(level))
+		return nil
+	})
 }
 
-// rmq_log_poll implements the ABI function of the same name: waits up to timeout_ms (0 = do not wait) for log records.
-// The contract is in rmq_native.h.
+// rmq_log_poll: see rmq_native.h.
 //
 //export rmq_log_poll
 func rmq_log_poll(timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {

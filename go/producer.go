@@ -6,21 +6,13 @@ package main
 import "C"
 
 import (
-	"bytes"
-	"compress/zlib"
-	"context"
-	"errors"
 	"hash/fnv"
 	"math"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
-	rmqerrors "github.com/apache/rocketmq-client-go/v2/errors"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 )
@@ -55,62 +47,12 @@ type producerState struct {
 	queue       []asyncJob      // asynchronous sends waiting for a sender
 	senders     int             // running sender goroutines
 	completions completionQueue // finished asynchronous sends
-	tx          *txState        // transaction producers only
+	tx          *txListener     // transaction producers only
 	nameServers []string
 	timeout     time.Duration
 	maxSize     int
 	compressAt  int // bodies of at least this many bytes are compressed
 	level       int
-}
-
-// compress zlib-compresses a body for the wire when that makes it smaller.
-// The library compresses instead of the SDK, which (v2.1.2) keeps a
-// compressed body even when it grew, pushing incompressible bodies near the
-// size limit over it.
-func (st *producerState) compress(msg *primitive.Message) {
-	if st.compressAt <= 0 || len(msg.Body) < st.compressAt {
-		return
-	}
-	var buf bytes.Buffer
-	w, err := zlib.NewWriterLevel(&buf, st.level)
-	if err != nil {
-		return
-	}
-	if _, err := w.Write(msg.Body); err != nil || w.Close() != nil {
-		return
-	}
-	if buf.Len() < len(msg.Body) {
-		msg.CompressedBody = buf.Bytes()
-		msg.Compress = true
-	}
-}
-
-const defaultMaxMessageSize = 4 * 1024 * 1024
-
-var topicRe = regexp.MustCompile(`^[%|a-zA-Z0-9_-]{1,127}$`)
-
-// validTopic checks a topic name the way the broker does.
-func validTopic(t string) error {
-	if !topicRe.MatchString(t) {
-		return errf(C.RMQ_ERR_INVALID_ARGUMENT,
-			"invalid topic name %q: 1 to 127 characters from letters, digits, '%%', '|', '_' and '-'", t)
-	}
-	return nil
-}
-
-// validText rejects characters that corrupt RocketMQ's property encoding.
-func validText(what, s string) error {
-	if strings.ContainsAny(s, "\x00\x01\x02") {
-		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "%s must not contain the control characters \\x00, \\x01 or \\x02: %q", what, s)
-	}
-	return nil
-}
-
-func credentials(ak, sk string) (primitive.Credentials, error) {
-	if (ak == "") != (sk == "") {
-		return primitive.Credentials{}, errf(C.RMQ_ERR_INVALID_ARGUMENT, "access_key and secret_key must be given together")
-	}
-	return primitive.Credentials{AccessKey: ak, SecretKey: sk}, nil
 }
 
 // newProducer validates a configuration and starts a producer, or a
@@ -216,21 +158,21 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 	return st, nil
 }
 
-// rmq_producer_new implements the ABI function of the same name: creates and starts a producer.
-// The contract is in rmq_native.h.
+// rmq_producer_new: see rmq_native.h.
 //
 //export rmq_producer_new
-func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if outHandle == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL"))
-	}
-	st, err := newProducer(config, configLen, nil)
-	if err != nil {
-		return fail(err)
-	}
-	*outHandle = C.uint64_t(newHandle(st))
-	return C.RMQ_OK
+func rmq_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) C.int32_t {
+	return call(func() error {
+		if outHandle == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL")
+		}
+		st, err := newProducer(config, configLen, nil)
+		if err != nil {
+			return err
+		}
+		*outHandle = C.uint64_t(newHandle(st))
+		return nil
+	})
 }
 
 // shardingSelector sends messages with a sharding key to the queue its hash
@@ -249,524 +191,7 @@ func (s *shardingSelector) Select(msg *primitive.Message, mqs []*primitive.Messa
 	return mqs[h.Sum32()%uint32(len(mqs))]
 }
 
-// buildMessage converts and validates a C rmq_message.
-func buildMessage(m *C.rmq_message, maxSize int) (*primitive.Message, error) {
-	if m == nil {
-		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "message must not be NULL")
-	}
-	topic, err := goString(m.topic, m.topic_len)
-	if err != nil {
-		return nil, err
-	}
-	if err := validTopic(topic); err != nil {
-		return nil, err
-	}
-	if m.body_len == 0 {
-		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "message body must not be empty")
-	}
-	if int64(m.body_len) > int64(maxSize) {
-		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "message body of %d bytes exceeds the maximum message size of %d bytes", int64(m.body_len), maxSize)
-	}
-	body, err := goBytes(m.body, m.body_len)
-	if err != nil {
-		return nil, err
-	}
-	msg := primitive.NewMessage(topic, body)
-	// The SDK (v2.1.2) gives messages of a batch no id: give every message
-	// its unique id here.
-	msg.WithProperty(primitive.PropertyUniqueClientMessageIdKeyIndex, primitive.CreateUniqID())
-	tags, err := goString(m.tags, m.tags_len)
-	if err != nil {
-		return nil, err
-	}
-	if tags != "" {
-		if err := validText("tags", tags); err != nil {
-			return nil, err
-		}
-		msg.WithTag(tags)
-	}
-	keys, err := goString(m.keys, m.keys_len)
-	if err != nil {
-		return nil, err
-	}
-	if keys != "" {
-		if err := validText("keys", keys); err != nil {
-			return nil, err
-		}
-		msg.WithKeys(strings.Split(keys, " "))
-	}
-	props, err := goString(m.properties, m.properties_len)
-	if err != nil {
-		return nil, err
-	}
-	if props != "" {
-		if !strings.HasSuffix(props, "\x00") {
-			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "properties must be NUL-terminated key/value pairs")
-		}
-		parts := strings.Split(props[:len(props)-1], "\x00")
-		if len(parts)%2 != 0 {
-			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "properties must be key/value pairs")
-		}
-		for i := 0; i < len(parts); i += 2 {
-			k, v := parts[i], parts[i+1]
-			if k == "" {
-				return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "property names must not be empty")
-			}
-			if err := validText("property "+k, k+v); err != nil {
-				return nil, err
-			}
-			if isSystemProperty(k) {
-				return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "property name %q is reserved by RocketMQ", k)
-			}
-			msg.WithProperty(k, v)
-		}
-	}
-	shardingKey, err := goString(m.sharding_key, m.sharding_key_len)
-	if err != nil {
-		return nil, err
-	}
-	if shardingKey != "" {
-		if err := validText("sharding_key", shardingKey); err != nil {
-			return nil, err
-		}
-		msg.WithShardingKey(shardingKey)
-	}
-	if m.reserved != 0 {
-		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "rmq_message.reserved must be 0")
-	}
-	if m.deliver_at_ms < 0 {
-		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "deliver_at_ms must be >= 0")
-	}
-	if m.deliver_at_ms > 0 {
-		if m.delay_level != 0 {
-			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "give either a delay level or a delivery time, not both")
-		}
-		msg.WithProperty("TIMER_DELIVER_MS", strconv.FormatInt(int64(m.deliver_at_ms), 10))
-	}
-	if m.delay_level < 0 || m.delay_level > 18 {
-		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "delay_level must be 0..18, not %d", int32(m.delay_level))
-	}
-	if m.delay_level > 0 {
-		msg.WithDelayTimeLevel(int(m.delay_level))
-	}
-	return msg, nil
-}
-
-// sendError refines SDK errors: a missing route caused by unreachable
-// name servers is reported as such.
-func sendError(err error, st *producerState, topic string, timeout time.Duration) error {
-	code := classify(err)
-	switch code {
-	case C.RMQ_ERR_NO_ROUTE:
-		if !anyReachable(st.nameServers, 500*time.Millisecond) {
-			return errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(st.nameServers, ";"))
-		}
-		return errf(C.RMQ_ERR_NO_ROUTE, "topic %q has no route: create it (Admin.create_topic) or enable autoCreateTopicEnable on the broker (%v)", topic, err)
-	case C.RMQ_ERR_TIMEOUT:
-		return errf(C.RMQ_ERR_TIMEOUT, "send to topic %q timed out after %v: %v", topic, timeout, err)
-	}
-	return &rmqError{code: code, msg: "rmq_native: send to topic " + topic + " failed: " + err.Error()}
-}
-
-func fillResult(out *C.rmq_send_result, r *primitive.SendResult) {
-	out.status = C.int32_t(r.Status)
-	if r.MessageQueue != nil {
-		out.queue_id = C.int32_t(r.MessageQueue.QueueId)
-		copyCString(unsafe.Slice(&out.broker_name[0], len(out.broker_name)), r.MessageQueue.BrokerName)
-	}
-	out.queue_offset = C.int64_t(r.QueueOffset)
-	copyCString(unsafe.Slice(&out.msg_id[0], len(out.msg_id)), r.MsgID)
-	copyCString(unsafe.Slice(&out.offset_msg_id[0], len(out.offset_msg_id)), r.OffsetMsgID)
-	copyCString(unsafe.Slice(&out.transaction_id[0], len(out.transaction_id)), r.TransactionID)
-}
-
-// producerFor returns the open producer of a handle.
-func producerFor(h C.uint64_t) (*producerState, error) {
-	v, ok := lookup(h)
-	st, isProducer := v.(*producerState)
-	if !ok || !isProducer {
-		return nil, errf(C.RMQ_ERR_CLOSED, "producer handle %d is closed or unknown", uint64(h))
-	}
-	return st, nil
-}
-
-// canSend tells whether a plain send may start. The caller holds st.mu
-// for reading.
-func (st *producerState) canSend() error {
-	if st.closing {
-		return errf(C.RMQ_ERR_CLOSED, "producer is closed")
-	}
-	if st.p == nil {
-		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "a transaction producer sends with rmq_tx_send")
-	}
-	return nil
-}
-
-// preparedSend looks up the producer of a handle and validates and
-// compresses the message it is to send.
-func preparedSend(h C.uint64_t, m *C.rmq_message) (*producerState, *primitive.Message, error) {
-	st, err := producerFor(h)
-	if err != nil {
-		return nil, nil, err
-	}
-	msg, err := st.prepare(m)
-	return st, msg, err
-}
-
-// prepare validates a message for this producer and compresses it.
-func (st *producerState) prepare(m *C.rmq_message) (*primitive.Message, error) {
-	msg, err := buildMessage(m, st.maxSize)
-	if err != nil {
-		return nil, err
-	}
-	st.compress(msg)
-	return msg, nil
-}
-
-func (st *producerState) timeoutFor(timeoutMs C.int32_t) time.Duration {
-	if timeoutMs > 0 {
-		return time.Duration(timeoutMs) * time.Millisecond
-	}
-	return st.timeout
-}
-
-// sendSync sends msgs (one, or a batch) and waits at most timeout. The
-// caller holds st.mu for reading and checked canSend.
-func (st *producerState) sendSync(timeout time.Duration, msgs ...*primitive.Message) (*primitive.SendResult, error) {
-	if st.closed {
-		return nil, errf(C.RMQ_ERR_CLOSED, "producer is closed")
-	}
-	var res *primitive.SendResult
-	err := st.sendWithRetries(timeout, msgs, func(ctx context.Context) (err error) {
-		res, err = st.p.SendSync(ctx, msgs...)
-		return err
-	})
-	return res, err
-}
-
-// sendWithRetries runs attempt (one SDK send of msgs, with no SDK retry)
-// until it succeeds, fails for good, st.retries retries are used, or the
-// deadline passes: no attempt starts after it. Every attempt sends the
-// same messages, so a message keeps its msg_id (UNIQ_KEY) across attempts
-// and consumers can deduplicate. An attempt written but not answered in
-// time makes the outcome unknown: RMQ_ERR_SEND_UNKNOWN, naming the msg_id.
-func (st *producerState) sendWithRetries(timeout time.Duration, msgs []*primitive.Message,
-	attempt func(ctx context.Context) error) error {
-	deadline := time.Now().Add(timeout)
-	topics := make([]string, len(msgs))
-	for i, m := range msgs {
-		topics[i] = m.Topic
-	}
-	var err error
-	maybeStored := false
-	for try := 0; try <= st.retries && time.Now().Before(deadline); try++ {
-		for i, m := range msgs {
-			m.Topic = topics[i] // the SDK prefixes the namespace on every call
-		}
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		err = attempt(ctx)
-		cancel()
-		if err == nil {
-			return nil // stored, even if the answer came at the deadline
-		}
-		if errors.Is(err, rmqerrors.ErrRequestTimeout) {
-			maybeStored = true // written, not answered before the deadline
-			break
-		}
-		code := classify(err)
-		if code == C.RMQ_ERR_REJECTED || code == C.RMQ_ERR_AUTH || code == C.RMQ_ERR_INVALID_ARGUMENT ||
-			code == C.RMQ_ERR_TIMEOUT {
-			break
-		}
-		if code == C.RMQ_ERR_NO_ROUTE && try < st.retries {
-			// a topic created a moment ago reaches the name server shortly
-			pause := time.Duration(try+1) * 100 * time.Millisecond
-			if left := time.Until(deadline); left < pause {
-				pause = left
-			}
-			time.Sleep(pause)
-		}
-	}
-	for i, m := range msgs {
-		m.Topic = topics[i]
-	}
-	if err == nil {
-		err = context.DeadlineExceeded // the deadline passed before a first attempt
-	}
-	if maybeStored {
-		ids := make([]string, len(msgs))
-		for i, m := range msgs {
-			ids[i] = m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)
-		}
-		return errf(C.RMQ_ERR_SEND_UNKNOWN, "send to topic %q: no answer within %v, the message may have been stored "+
-			"(msg_id %s); sending it again may duplicate it: %v", topics[0], timeout, strings.Join(ids, ","), err)
-	}
-	return sendError(err, st, topics[0], timeout)
-}
-
-// rmq_producer_send implements the ABI function of the same name: sends one message synchronously; waits at most timeout_ms (<= 0: the producer's send timeout).
-// The contract is in rmq_native.h.
-//
-//export rmq_producer_send
-func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "result must not be NULL"))
-	}
-	st, msg, err := preparedSend(h, m)
-	if err != nil {
-		return fail(err)
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
-	if err != nil {
-		return fail(err)
-	}
-	fillResult(out, res)
-	return C.RMQ_OK
-}
-
-// rmq_producer_send_batch implements the ABI function of the same name: sends count messages of one topic as one batch, in one round trip (no delay, deliver_at or sharding key).
-// The contract is in rmq_native.h.
-//
-//export rmq_producer_send_batch
-func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t, timeoutMs C.int32_t,
-	out *C.rmq_send_result, outIds **C.uint8_t, outIdsLen *C.int64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	st, err := producerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	if out == nil || outIds == nil || outIdsLen == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	*outIds, *outIdsLen = nil, 0
-	if count <= 0 || msgs == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a batch needs at least one message"))
-	}
-	batch := make([]*primitive.Message, 0, int(count))
-	total := 0
-	for i, m := range unsafe.Slice(msgs, int(count)) {
-		if m.delay_level != 0 || m.deliver_at_ms != 0 || m.sharding_key_len != 0 {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch message %d: no delay, delivery time or sharding key in a batch", i))
-		}
-		msg, err := buildMessage(&m, st.maxSize)
-		if err != nil {
-			return fail(errf(classify(err), "batch message %d: %v", i, strings.TrimPrefix(err.Error(), "rmq_native: ")))
-		}
-		if i > 0 && msg.Topic != batch[0].Topic {
-			return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "all messages of a batch must have the same topic"))
-		}
-		total += len(msg.Body)
-		batch = append(batch, msg)
-	}
-	if total > st.maxSize {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch of %d bytes exceeds the maximum message size of %d bytes", total, st.maxSize))
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	res, err := st.sendSync(st.timeoutFor(timeoutMs), batch...)
-	if err != nil {
-		return fail(err)
-	}
-	ids := make([]string, len(batch))
-	for i, m := range batch {
-		ids[i] = m.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)
-	}
-	res.MsgID = ids[0]
-	fillResult(out, res)
-	export([]byte(strings.Join(ids, ",")), outIds, outIdsLen)
-	return C.RMQ_OK
-}
-
-// rmq_producer_send_oneway implements the ABI function of the same name: sends one message without waiting for the broker (fire and forget); only validation and connection errors are reported.
-// The contract is in rmq_native.h.
-//
-//export rmq_producer_send_oneway
-func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) (rc C.int32_t) {
-	defer guard(&rc)
-	st, msg, err := preparedSend(h, m)
-	if err != nil {
-		return fail(err)
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
-	defer cancel()
-	if err := st.p.SendOneWay(ctx, msg); err != nil {
-		return fail(sendError(err, st, msg.Topic, st.timeout))
-	}
-	return C.RMQ_OK
-}
-
-// completion is the outcome of one asynchronous send.
-type completion struct {
-	token uint64
-	msgID string
-	res   *primitive.SendResult
-	err   error
-}
-
-// completionQueue holds finished asynchronous sends until the caller polls
-// them. It is unbounded, so a sender (or close) never waits for the caller.
-type completionQueue struct {
-	mu    sync.Mutex
-	items []completion
-	ready chan struct{} // signalled when items were added
-}
-
-func newCompletionQueue() completionQueue {
-	return completionQueue{ready: make(chan struct{}, 1)}
-}
-
-func (q *completionQueue) push(c completion) {
-	q.mu.Lock()
-	q.items = append(q.items, c)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-// take returns up to max completions, waiting at most timeout for a first.
-func (q *completionQueue) take(max int, timeout time.Duration) []completion {
-	var timer *time.Timer
-	for {
-		q.mu.Lock()
-		if n := len(q.items); n > 0 {
-			if n > max {
-				n = max
-			}
-			out := append([]completion(nil), q.items[:n]...)
-			q.items = q.items[n:]
-			if len(q.items) == 0 {
-				q.items = nil // release the backing array
-			} else {
-				select { // more for another poller
-				case q.ready <- struct{}{}:
-				default:
-				}
-			}
-			q.mu.Unlock()
-			return out
-		}
-		q.mu.Unlock()
-		if timeout <= 0 {
-			return nil
-		}
-		if timer == nil {
-			timer = time.NewTimer(timeout)
-			defer timer.Stop()
-		}
-		select {
-		case <-q.ready:
-		case <-timer.C:
-			return nil
-		}
-	}
-}
-
-func (q *completionQueue) empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items) == 0
-}
-
-// rmq_producer_send_async implements the ABI function of the same name: starts sending one message in the background and returns at once.
-// The contract is in rmq_native.h.
-//
-//export rmq_producer_send_async
-func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	st, msg, err := preparedSend(h, m)
-	if err != nil {
-		return fail(err)
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	st.inflight.Add(1)
-	st.enqueue(asyncJob{token: uint64(token), msg: msg, timeout: st.timeoutFor(timeoutMs)})
-	return C.RMQ_OK
-}
-
-// asyncJob is an asynchronous send waiting for a sender.
-type asyncJob struct {
-	token   uint64
-	msg     *primitive.Message
-	timeout time.Duration
-}
-
-// maxAsyncSenders bounds the sends of one producer running at once; the
-// others wait in an unbounded queue (the caller never blocks), and each
-// send's timeout starts when a sender takes it.
-const maxAsyncSenders = 128
-
-// enqueue queues an asynchronous send and starts a sender if fewer than
-// maxAsyncSenders run. The SDK's own SendAsync never retries (upstream
-// issue 1157): senders use synchronous sends.
-func (st *producerState) enqueue(j asyncJob) {
-	st.qmu.Lock()
-	st.queue = append(st.queue, j)
-	start := st.senders < maxAsyncSenders
-	if start {
-		st.senders++
-	}
-	st.qmu.Unlock()
-	if start {
-		goSafe("asynchronous sender", st.sender)
-	}
-}
-
-// sender sends queued jobs until the queue is empty.
-func (st *producerState) sender() {
-	for {
-		st.qmu.Lock()
-		if len(st.queue) == 0 {
-			st.senders--
-			st.queue = nil // release the backing array
-			st.qmu.Unlock()
-			return
-		}
-		j := st.queue[0]
-		st.queue[0] = asyncJob{}
-		st.queue = st.queue[1:]
-		st.qmu.Unlock()
-		st.completeAsync(j)
-	}
-}
-
-func (st *producerState) completeAsync(j asyncJob) {
-	defer st.inflight.Done()
-	c := completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)}
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				c.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)
-			}
-		}()
-		st.mu.RLock()
-		defer st.mu.RUnlock()
-		c.res, c.err = st.sendSync(j.timeout, j.msg)
-	}()
-	st.completions.push(c)
-}
-
-// rmq_producer_poll_completions implements the ABI function of the same name: takes up to max_completions finished asynchronous sends, waiting at most timeout_ms for the first.
-// The contract is in rmq_native.h.
+// rmq_producer_poll_completions: see rmq_native.h.
 //
 //export rmq_producer_poll_completions
 func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeoutMs C.int32_t,
@@ -776,7 +201,7 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
 	}
 	*out, *outLen, *outCount = nil, 0, 0
-	st, err := producerFor(h)
+	st, err := handleOf[*producerState](h, "producer")
 	if err != nil {
 		return fail(err)
 	}
@@ -810,50 +235,50 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 	return C.RMQ_OK
 }
 
-// rmq_producer_close implements the ABI function of the same name: shuts the producer down; outcomes of asynchronous sends stay available to rmq_producer_poll_completions until taken.
-// The contract is in rmq_native.h.
+// rmq_producer_close: see rmq_native.h.
 //
 //export rmq_producer_close
-func rmq_producer_close(h C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	v, _ := lookup(h)
-	st, ok := v.(*producerState)
-	if !ok {
-		return C.RMQ_OK // idempotent: unknown or already closed
-	}
-	st.mu.Lock()
-	again := st.closing
-	st.closing = true // from now on no send starts
-	st.mu.Unlock()
-	if again {
-		return C.RMQ_OK
-	}
-	endRequests(st) // request/reply (request.go)
-	if st.tx != nil {
-		st.tx.close() // transactions still waiting end as UNKNOWN
-	}
-	// Asynchronous sends not started yet are not sent: they complete with
-	// RMQ_ERR_CLOSED. Sends already written are waited for (each bounded by
-	// its timeout) and report their real outcome.
-	st.qmu.Lock()
-	queued := st.queue
-	st.queue = nil
-	st.qmu.Unlock()
-	for _, j := range queued {
-		st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
-			err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
-		st.inflight.Done()
-	}
-	st.inflight.Wait()
-	st.mu.Lock()
-	st.closed = true
-	err := st.shutdown()
-	st.mu.Unlock()
-	if st.completions.empty() {
-		takeHandle(h) // else the poll that takes the last outcome releases it
-	}
-	if err != nil {
-		return fail(errf(C.RMQ_ERR_STATE, "producer shutdown: %v", err))
-	}
-	return C.RMQ_OK
+func rmq_producer_close(h C.uint64_t) C.int32_t {
+	return call(func() error {
+		v, _ := lookup(h)
+		st, ok := v.(*producerState)
+		if !ok {
+			return nil // idempotent: unknown or already closed
+		}
+		st.mu.Lock()
+		again := st.closing
+		st.closing = true // from now on no send starts
+		st.mu.Unlock()
+		if again {
+			return nil
+		}
+		endRequests(st) // request/reply (request.go)
+		if st.tx != nil {
+			st.tx.close() // transactions still waiting end as UNKNOWN
+		}
+		// Asynchronous sends not started yet are not sent: they complete with
+		// RMQ_ERR_CLOSED. Sends already written are waited for (each bounded by
+		// its timeout) and report their real outcome.
+		st.qmu.Lock()
+		queued := st.queue
+		st.queue = nil
+		st.qmu.Unlock()
+		for _, j := range queued {
+			st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
+				err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
+			st.inflight.Done()
+		}
+		st.inflight.Wait()
+		st.mu.Lock()
+		st.closed = true
+		err := st.shutdown()
+		st.mu.Unlock()
+		if st.completions.empty() {
+			takeHandle(h) // else the poll that takes the last outcome releases it
+		}
+		if err != nil {
+			return errf(C.RMQ_ERR_STATE, "producer shutdown: %v", err)
+		}
+		return nil
+	})
 }

@@ -116,32 +116,31 @@ func (st *producerState) request(r *requests, token uint64, msg *primitive.Messa
 	}
 }
 
-// rmq_producer_request implements the ABI function of the same name: sends a request message and returns at once; the reply is reported by rmq_producer_poll_replies.
-// The contract is in rmq_native.h.
+// rmq_producer_request: see rmq_native.h.
 //
 //export rmq_producer_request
-func rmq_producer_request(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	st, msg, err := preparedSend(h, m)
-	if err != nil {
-		return fail(err)
-	}
-	if msg.GetShardingKey() != "" || msg.GetProperty(primitive.PropertyDelayTimeLevel) != "" ||
-		msg.GetProperty("TIMER_DELIVER_MS") != "" {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "a request cannot be delayed or sharded"))
-	}
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	r := requestsFor(st)
-	go st.request(r, uint64(token), msg, st.timeoutFor(timeoutMs))
-	return C.RMQ_OK
+func rmq_producer_request(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) C.int32_t {
+	return call(func() error {
+		st, msg, err := preparedSend(h, m)
+		if err != nil {
+			return err
+		}
+		if msg.GetShardingKey() != "" || msg.GetProperty(primitive.PropertyDelayTimeLevel) != "" ||
+			msg.GetProperty("TIMER_DELIVER_MS") != "" {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "a request cannot be delayed or sharded")
+		}
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		if err := st.canSend(); err != nil {
+			return err
+		}
+		r := requestsFor(st)
+		go st.request(r, uint64(token), msg, st.timeoutFor(timeoutMs))
+		return nil
+	})
 }
 
-// rmq_producer_poll_replies implements the ABI function of the same name: takes up to max_replies finished requests, waiting at most timeout_ms for the first.
-// The contract is in rmq_native.h.
+// rmq_producer_poll_replies: see rmq_native.h.
 //
 //export rmq_producer_poll_replies
 func rmq_producer_poll_replies(h C.uint64_t, maxReplies C.int32_t, timeoutMs C.int32_t,
@@ -151,7 +150,7 @@ func rmq_producer_poll_replies(h C.uint64_t, maxReplies C.int32_t, timeoutMs C.i
 		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
 	}
 	*out, *outLen, *outCount = nil, 0, 0
-	st, err := producerFor(h)
+	st, err := handleOf[*producerState](h, "producer")
 	if err != nil {
 		return fail(err)
 	}
@@ -188,60 +187,60 @@ func replyExt(m *primitive.Message) *primitive.MessageExt {
 	return ext
 }
 
-// rmq_consumer_reply implements the ABI function of the same name: sends the reply to a request the consumer delivered, through a producer.
-// The contract is in rmq_native.h.
+// rmq_consumer_reply: see rmq_native.h.
 //
 //export rmq_consumer_reply
 func rmq_consumer_reply(consumerH C.uint64_t, deliveryID C.uint64_t, producerH C.uint64_t, m *C.rmq_message,
-	timeoutMs C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil || m == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "message and result must not be NULL"))
-	}
-	cst, err := consumerFor(consumerH)
-	if err != nil {
-		return fail(err)
-	}
-	cst.mu.Lock()
-	d, ok := cst.pending[uint64(deliveryID)]
-	cst.mu.Unlock()
-	if !ok {
-		return fail(errf(C.RMQ_ERR_STATE, "reply before settling the request: delivery %d is settled or unknown", uint64(deliveryID)))
-	}
-	cluster := d.msg.GetProperty(primitive.PropertyCluster)
-	replyTo := d.msg.GetProperty(primitive.PropertyMessageReplyToClient)
-	correlation := d.msg.GetProperty(primitive.PropertyCorrelationID)
-	if cluster == "" || replyTo == "" || correlation == "" {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "message %s is not a request (no CLUSTER, REPLY_TO_CLIENT or CORRELATION_ID property)", d.msg.MsgId))
-	}
-	st, err := producerFor(producerH)
-	if err != nil {
-		return fail(err)
-	}
-	// the reply goes to the cluster's reply topic, whatever m->topic says
-	topic := cluster + "_REPLY_TOPIC"
-	ct := C.CString(topic)
-	defer C.free(unsafe.Pointer(ct))
-	rm := *m
-	rm.topic, rm.topic_len = ct, C.int64_t(len(topic))
-	msg, err := st.prepare(&rm)
-	if err != nil {
-		return fail(err)
-	}
-	msg.WithProperty(primitive.PropertyMsgType, "reply")
-	msg.WithProperty(primitive.PropertyCorrelationID, correlation)
-	msg.WithProperty(primitive.PropertyMessageReplyToClient, replyTo)
-	msg.WithProperty(primitive.PropertyMessageTTL, d.msg.GetProperty(primitive.PropertyMessageTTL))
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if err := st.canSend(); err != nil {
-		return fail(err)
-	}
-	res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
-	if err != nil {
-		return fail(&rmqError{code: classify(err),
-			msg: "rmq_native: reply to " + d.msg.MsgId + ": " + strings.TrimPrefix(err.Error(), "rmq_native: ")})
-	}
-	fillResult(out, res)
-	return C.RMQ_OK
+	timeoutMs C.int32_t, out *C.rmq_send_result) C.int32_t {
+	return call(func() error {
+		if out == nil || m == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "message and result must not be NULL")
+		}
+		cst, err := handleOf[*consumerState](consumerH, "consumer")
+		if err != nil {
+			return err
+		}
+		cst.mu.Lock()
+		d, ok := cst.pending[uint64(deliveryID)]
+		cst.mu.Unlock()
+		if !ok {
+			return errf(C.RMQ_ERR_STATE, "reply before settling the request: delivery %d is settled or unknown", uint64(deliveryID))
+		}
+		cluster := d.msg.GetProperty(primitive.PropertyCluster)
+		replyTo := d.msg.GetProperty(primitive.PropertyMessageReplyToClient)
+		correlation := d.msg.GetProperty(primitive.PropertyCorrelationID)
+		if cluster == "" || replyTo == "" || correlation == "" {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "message %s is not a request (no CLUSTER, REPLY_TO_CLIENT or CORRELATION_ID property)", d.msg.MsgId)
+		}
+		st, err := handleOf[*producerState](producerH, "producer")
+		if err != nil {
+			return err
+		}
+		// the reply goes to the cluster's reply topic, whatever m->topic says
+		topic := cluster + "_REPLY_TOPIC"
+		ct := C.CString(topic)
+		defer C.free(unsafe.Pointer(ct))
+		rm := *m
+		rm.topic, rm.topic_len = ct, C.int64_t(len(topic))
+		msg, err := st.prepare(&rm)
+		if err != nil {
+			return err
+		}
+		msg.WithProperty(primitive.PropertyMsgType, "reply")
+		msg.WithProperty(primitive.PropertyCorrelationID, correlation)
+		msg.WithProperty(primitive.PropertyMessageReplyToClient, replyTo)
+		msg.WithProperty(primitive.PropertyMessageTTL, d.msg.GetProperty(primitive.PropertyMessageTTL))
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		if err := st.canSend(); err != nil {
+			return err
+		}
+		res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
+		if err != nil {
+			return &rmqError{code: classify(err),
+				msg: "rmq_native: reply to " + d.msg.MsgId + ": " + strings.TrimPrefix(err.Error(), "rmq_native: ")}
+		}
+		fillResult(out, res)
+		return nil
+	})
 }

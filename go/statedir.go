@@ -19,9 +19,6 @@ import (
 //go:linkname sdkOffsetDir github.com/apache/rocketmq-client-go/v2/consumer._LocalOffsetStorePath
 var sdkOffsetDir string
 
-// rmq_set_state_dir implements the ABI function of the same name: sets the folder (an absolute path) where the library keeps its files: broadcasting consumers' offsets go to <dir>/offsets/<group>/<client id>/.
-// The contract is in rmq_native.h.
-//
 // init keeps the offsets out of the current directory for callers that
 // never call rmq_set_state_dir: without HOME (Windows) the SDK's default is
 // a relative path. It runs after the SDK's own init.
@@ -33,16 +30,19 @@ func init() {
 	}
 }
 
+// rmq_set_state_dir: see rmq_native.h.
+//
 //export rmq_set_state_dir
-func rmq_set_state_dir(dir *C.char, dirLen C.int64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	d, err := goString(dir, dirLen)
-	if err != nil {
-		return fail(err)
-	}
-	if d == "" || !filepath.IsAbs(d) {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "state directory must be an absolute path, not %q", d))
-	}
-	sdkOffsetDir = filepath.Join(d, "offsets")
-	return C.RMQ_OK
+func rmq_set_state_dir(dir *C.char, dirLen C.int64_t) C.int32_t {
+	return call(func() error {
+		d, err := goString(dir, dirLen)
+		if err != nil {
+			return err
+		}
+		if d == "" || !filepath.IsAbs(d) {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "state directory must be an absolute path, not %q", d)
+		}
+		sdkOffsetDir = filepath.Join(d, "offsets")
+		return nil
+	})
 }

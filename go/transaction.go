@@ -25,40 +25,45 @@ type txRun struct {
 	err     error
 }
 
+// txCheck is a broker's question about a transaction, waiting for the
+// caller's answer (rmq_tx_check_reply).
 type txCheck struct {
 	id    uint64
 	msg   *primitive.MessageExt
 	reply chan primitive.LocalTransactionState
 }
 
-// txState is the transaction listener: it turns the SDK's callbacks into
-// requests the caller pulls (rmq_tx_send/rmq_tx_end, rmq_tx_poll_checks).
-type txState struct {
-	mu       sync.Mutex
-	next     uint64
-	byMsg    map[*primitive.Message]*txRun
-	runs     map[uint64]*txRun
-	checks   chan *txCheck
-	answered map[uint64]*txCheck // polled, not yet answered
-	done     chan struct{}
-	once     sync.Once
+// txListener is a transaction producer's listener: it turns the SDK's
+// callbacks into requests the caller pulls (rmq_tx_send/rmq_tx_end,
+// rmq_tx_poll_checks).
+type txListener struct {
+	mu         sync.Mutex
+	next       uint64
+	byMsg      map[*primitive.Message]*txRun
+	runs       map[uint64]*txRun
+	checks     chan *txCheck
+	unanswered map[uint64]*txCheck // polled, not yet answered
+	done       chan struct{}
+	once       sync.Once
 }
 
-func newTxState() *txState {
-	return &txState{
-		byMsg:    map[*primitive.Message]*txRun{},
-		runs:     map[uint64]*txRun{},
-		checks:   make(chan *txCheck, 1024),
-		answered: map[uint64]*txCheck{},
-		done:     make(chan struct{}),
+// newTxListener makes the listener of a new transaction producer.
+func newTxListener() *txListener {
+	return &txListener{
+		byMsg:      map[*primitive.Message]*txRun{},
+		runs:       map[uint64]*txRun{},
+		checks:     make(chan *txCheck, 1024),
+		unanswered: map[uint64]*txCheck{},
+		done:       make(chan struct{}),
 	}
 }
 
-func (t *txState) close() { t.once.Do(func() { close(t.done) }) }
+// close ends the waits: transactions and checks still open end as UNKNOWN.
+func (t *txListener) close() { t.once.Do(func() { close(t.done) }) }
 
 // ExecuteLocalTransaction runs after the half message is stored: it tells
 // rmq_tx_send and waits for the caller's verdict from rmq_tx_end.
-func (t *txState) ExecuteLocalTransaction(msg *primitive.Message) primitive.LocalTransactionState {
+func (t *txListener) ExecuteLocalTransaction(msg *primitive.Message) primitive.LocalTransactionState {
 	t.mu.Lock()
 	run := t.byMsg[msg]
 	delete(t.byMsg, msg)
@@ -77,7 +82,7 @@ func (t *txState) ExecuteLocalTransaction(msg *primitive.Message) primitive.Loca
 
 // CheckLocalTransaction hands a broker check to the caller and waits for
 // its answer (UNKNOWN when none comes in time: the broker asks again).
-func (t *txState) CheckLocalTransaction(msg *primitive.MessageExt) primitive.LocalTransactionState {
+func (t *txListener) CheckLocalTransaction(msg *primitive.MessageExt) primitive.LocalTransactionState {
 	t.mu.Lock()
 	t.next++
 	c := &txCheck{id: t.next, msg: msg, reply: make(chan primitive.LocalTransactionState, 1)}
@@ -96,11 +101,12 @@ func (t *txState) CheckLocalTransaction(msg *primitive.MessageExt) primitive.Loc
 	case <-t.done:
 	}
 	t.mu.Lock()
-	delete(t.answered, c.id)
+	delete(t.unanswered, c.id)
 	t.mu.Unlock()
 	return primitive.UnknowState
 }
 
+// txStateFromABI converts an RMQ_TX_* state to the SDK's.
 func txStateFromABI(state C.int32_t) (primitive.LocalTransactionState, error) {
 	switch state {
 	case C.RMQ_TX_COMMIT:
@@ -113,27 +119,28 @@ func txStateFromABI(state C.int32_t) (primitive.LocalTransactionState, error) {
 	return 0, errf(C.RMQ_ERR_INVALID_ARGUMENT, "transaction state must be RMQ_TX_COMMIT, RMQ_TX_ROLLBACK or RMQ_TX_UNKNOWN, not %d", int32(state))
 }
 
-// rmq_tx_producer_new implements the ABI function of the same name: creates and starts a transaction producer; config as rmq_producer_new.
-// The contract is in rmq_native.h.
+// rmq_tx_producer_new: see rmq_native.h.
 //
 //export rmq_tx_producer_new
-func rmq_tx_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if outHandle == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL"))
-	}
-	tx := newTxState()
-	st, err := newProducer(config, configLen, tx)
-	if err != nil {
-		return fail(err)
-	}
-	st.tx = tx
-	*outHandle = C.uint64_t(newHandle(st))
-	return C.RMQ_OK
+func rmq_tx_producer_new(config *C.char, configLen C.int64_t, outHandle *C.uint64_t) C.int32_t {
+	return call(func() error {
+		if outHandle == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "out_handle must not be NULL")
+		}
+		tx := newTxListener()
+		st, err := newProducer(config, configLen, tx)
+		if err != nil {
+			return err
+		}
+		st.tx = tx
+		*outHandle = C.uint64_t(newHandle(st))
+		return nil
+	})
 }
 
+// txProducerFor returns the open transaction producer of a handle.
 func txProducerFor(h C.uint64_t) (*producerState, error) {
-	st, err := producerFor(h)
+	st, err := handleOf[*producerState](h, "producer")
 	if err != nil {
 		return nil, err
 	}
@@ -143,118 +150,117 @@ func txProducerFor(h C.uint64_t) (*producerState, error) {
 	return st, nil
 }
 
-// rmq_tx_send implements the ABI function of the same name: sends the half message of a transaction and returns once the broker stored it.
-// The contract is in rmq_native.h.
+// rmq_tx_send: see rmq_native.h.
 //
 //export rmq_tx_send
-func rmq_tx_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result, outTx *C.uint64_t) (rc C.int32_t) {
-	defer guard(&rc)
-	st, err := txProducerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	if out == nil || outTx == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	msg, err := st.prepare(m)
-	if err != nil {
-		return fail(err)
-	}
-	if m.delay_level != 0 || m.deliver_at_ms != 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "transactional messages cannot be delayed"))
-	}
-	timeout := st.timeoutFor(timeoutMs)
-	st.mu.RLock()
-	if st.closing {
-		st.mu.RUnlock()
-		return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
-	}
-	run := &txRun{started: make(chan error, 1), verdict: make(chan primitive.LocalTransactionState, 1),
-		result: make(chan *primitive.TransactionSendResult, 1)}
-	t := st.tx
-	t.mu.Lock()
-	t.next++
-	token := t.next
-	t.byMsg[msg] = run
-	t.runs[token] = run
-	t.mu.Unlock()
-	st.inflight.Add(1)
-	st.mu.RUnlock()
-	go func() {
-		var res *primitive.TransactionSendResult
-		defer st.inflight.Done()
-		defer func() {
-			if r := recover(); r != nil { // report, and never leave rmq_tx_send/rmq_tx_end waiting
-				reportPanic("transaction send", r)
-				run.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic) in the transaction send: %v", r)
-				res = nil
-			}
-			if run.err != nil {
-				select {
-				case run.started <- run.err: // rmq_tx_send still waits
-				default:
-				}
-			}
-			run.result <- res
-		}()
-		run.err = st.sendWithRetries(timeout, []*primitive.Message{msg}, func(ctx context.Context) (err error) {
-			res, err = st.tp.SendMessageInTransaction(ctx, msg)
+func rmq_tx_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq_send_result, outTx *C.uint64_t) C.int32_t {
+	return call(func() error {
+		st, err := txProducerFor(h)
+		if err != nil {
 			return err
-		})
-		if run.err == nil && res.State != primitive.CommitMessageState && res.SendResult != nil && res.SendResult.Status != primitive.SendOK {
-			// the half message was not stored well: the SDK rolled back
-			// without asking the caller
-			run.err = errf(C.RMQ_ERR_BROKER, "half message of the transaction not stored (send status %d); rolled back", res.SendResult.Status)
 		}
-	}()
-	if err := <-run.started; err != nil {
+		if out == nil || outTx == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
+		}
+		msg, err := st.prepare(m)
+		if err != nil {
+			return err
+		}
+		if m.delay_level != 0 || m.deliver_at_ms != 0 {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "transactional messages cannot be delayed")
+		}
+		timeout := st.timeoutFor(timeoutMs)
+		st.mu.RLock()
+		if st.closing {
+			st.mu.RUnlock()
+			return errf(C.RMQ_ERR_CLOSED, "producer is closed")
+		}
+		run := &txRun{started: make(chan error, 1), verdict: make(chan primitive.LocalTransactionState, 1),
+			result: make(chan *primitive.TransactionSendResult, 1)}
+		t := st.tx
 		t.mu.Lock()
-		delete(t.runs, token)
-		delete(t.byMsg, msg)
+		t.next++
+		token := t.next
+		t.byMsg[msg] = run
+		t.runs[token] = run
 		t.mu.Unlock()
-		return fail(err)
-	}
-	copyCString(unsafe.Slice(&out.msg_id[0], len(out.msg_id)), msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex))
-	copyCString(unsafe.Slice(&out.transaction_id[0], len(out.transaction_id)), msg.TransactionId)
-	*outTx = C.uint64_t(token)
-	return C.RMQ_OK
+		st.inflight.Add(1)
+		st.mu.RUnlock()
+		go func() {
+			var res *primitive.TransactionSendResult
+			defer st.inflight.Done()
+			defer func() {
+				if r := recover(); r != nil { // report, and never leave rmq_tx_send/rmq_tx_end waiting
+					reportPanic("transaction send", r)
+					run.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic) in the transaction send: %v", r)
+					res = nil
+				}
+				if run.err != nil {
+					select {
+					case run.started <- run.err: // rmq_tx_send still waits
+					default:
+					}
+				}
+				run.result <- res
+			}()
+			run.err = st.sendWithRetries(timeout, []*primitive.Message{msg}, func(ctx context.Context) (err error) {
+				res, err = st.tp.SendMessageInTransaction(ctx, msg)
+				return err
+			})
+			if run.err == nil && res.State != primitive.CommitMessageState && res.SendResult != nil && res.SendResult.Status != primitive.SendOK {
+				// the half message was not stored well: the SDK rolled back
+				// without asking the caller
+				run.err = errf(C.RMQ_ERR_BROKER, "half message of the transaction not stored (send status %d); rolled back", res.SendResult.Status)
+			}
+		}()
+		if err := <-run.started; err != nil {
+			t.mu.Lock()
+			delete(t.runs, token)
+			delete(t.byMsg, msg)
+			t.mu.Unlock()
+			return err
+		}
+		copyCString(unsafe.Slice(&out.msg_id[0], len(out.msg_id)), msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex))
+		copyCString(unsafe.Slice(&out.transaction_id[0], len(out.transaction_id)), msg.TransactionId)
+		*outTx = C.uint64_t(token)
+		return nil
+	})
 }
 
-// rmq_tx_end implements the ABI function of the same name: ends a transaction begun by rmq_tx_send with RMQ_TX_COMMIT, RMQ_TX_ROLLBACK or RMQ_TX_UNKNOWN (the broker will ask later through a check), and fills *out with the half message's full send result.
-// The contract is in rmq_native.h.
+// rmq_tx_end: see rmq_native.h.
 //
 //export rmq_tx_end
-func rmq_tx_end(h C.uint64_t, tx C.uint64_t, state C.int32_t, out *C.rmq_send_result) (rc C.int32_t) {
-	defer guard(&rc)
-	st, err := txProducerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	s, err := txStateFromABI(state)
-	if err != nil {
-		return fail(err)
-	}
-	t := st.tx
-	t.mu.Lock()
-	run := t.runs[uint64(tx)]
-	delete(t.runs, uint64(tx))
-	t.mu.Unlock()
-	if run == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "transaction %d is unknown or already ended", uint64(tx)))
-	}
-	run.verdict <- s
-	res := <-run.result
-	if run.err != nil {
-		return fail(run.err)
-	}
-	if out != nil && res != nil && res.SendResult != nil {
-		fillResult(out, res.SendResult)
-	}
-	return C.RMQ_OK
+func rmq_tx_end(h C.uint64_t, tx C.uint64_t, state C.int32_t, out *C.rmq_send_result) C.int32_t {
+	return call(func() error {
+		st, err := txProducerFor(h)
+		if err != nil {
+			return err
+		}
+		s, err := txStateFromABI(state)
+		if err != nil {
+			return err
+		}
+		t := st.tx
+		t.mu.Lock()
+		run := t.runs[uint64(tx)]
+		delete(t.runs, uint64(tx))
+		t.mu.Unlock()
+		if run == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "transaction %d is unknown or already ended", uint64(tx))
+		}
+		run.verdict <- s
+		res := <-run.result
+		if run.err != nil {
+			return run.err
+		}
+		if out != nil && res != nil && res.SendResult != nil {
+			fillResult(out, res.SendResult)
+		}
+		return nil
+	})
 }
 
-// rmq_tx_poll_checks implements the ABI function of the same name: takes up to max_checks pending broker checks of transactions left UNKNOWN, waiting at most timeout_ms for the first.
-// The contract is in rmq_native.h.
+// rmq_tx_poll_checks: see rmq_native.h.
 //
 //export rmq_tx_poll_checks
 func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
@@ -277,7 +283,7 @@ func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, 
 	}
 	t.mu.Lock()
 	for _, c := range got {
-		t.answered[c.id] = c
+		t.unanswered[c.id] = c
 	}
 	t.mu.Unlock()
 	var buf []byte
@@ -289,27 +295,27 @@ func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, 
 	return C.RMQ_OK
 }
 
-// rmq_tx_check_reply implements the ABI function of the same name: answers a check with a transaction state.
-// The contract is in rmq_native.h.
+// rmq_tx_check_reply: see rmq_native.h.
 //
 //export rmq_tx_check_reply
-func rmq_tx_check_reply(h C.uint64_t, checkID C.uint64_t, state C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	st, err := txProducerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	s, err := txStateFromABI(state)
-	if err != nil {
-		return fail(err)
-	}
-	t := st.tx
-	t.mu.Lock()
-	c := t.answered[uint64(checkID)]
-	delete(t.answered, uint64(checkID))
-	t.mu.Unlock()
-	if c != nil {
-		c.reply <- s
-	}
-	return C.RMQ_OK
+func rmq_tx_check_reply(h C.uint64_t, checkID C.uint64_t, state C.int32_t) C.int32_t {
+	return call(func() error {
+		st, err := txProducerFor(h)
+		if err != nil {
+			return err
+		}
+		s, err := txStateFromABI(state)
+		if err != nil {
+			return err
+		}
+		t := st.tx
+		t.mu.Lock()
+		c := t.unanswered[uint64(checkID)]
+		delete(t.unanswered, uint64(checkID))
+		t.mu.Unlock()
+		if c != nil {
+			c.reply <- s
+		}
+		return nil
+	})
 }

@@ -13,6 +13,27 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
+// systemProperties are RocketMQ's own message properties; only the others
+// are shown to the caller as user properties.
+var systemProperties = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`KEYS TAGS WAIT DELAY RETRY_TOPIC REAL_TOPIC REAL_QID TRAN_MSG PGROUP
+		MIN_OFFSET MAX_OFFSET BUYER_ID ORIGIN_MESSAGE_ID TRANSFER_FLAG CORRECTION_FLAG MQ2_FLAG
+		RECONSUME_TIME MSG_REGION TRACE_ON UNIQ_KEY MAX_RECONSUME_TIMES CONSUME_START_TIME
+		TRAN_PREPARED_QUEUE_OFFSET TRANSACTION_CHECK_TIMES CHECK_IMMUNITY_TIME_IN_SECONDS INSTANCE_ID
+		CORRELATION_ID REPLY_TO_CLIENT TTL ARRIVE_TIME PUSH_REPLY_TIME CLUSTER MSG_TYPE SHARDING_KEY
+		__transactionId__ __STARTDELIVERTIME TIMER_DELIVER_MS TIMER_DELAY_SEC TIMER_DELAY_MS
+		TIMER_OUT_MS TIMER_ENQUEUE_MS TIMER_DEQUEUE_MS TIMER_ROLL_TIMES TIMER_DEL_UNIQKEY
+		TIMER_DELAY_LEVEL INNER_NUM INNER_BASE INNER_MULTI_DISPATCH INNER_MULTI_QUEUE_OFFSET
+		DLQ_ORIG_TOPIC DLQ_ORIG_MESSAGE_ID __SHARDINGKEY TRACE_CONTEXT POP_CK POP_CK_OFFSET
+		1ST_POP_TIME __BORNHOST bname __SERVER_RECEIVE_TIME`) {
+		systemProperties[k] = true
+	}
+}
+
+func isSystemProperty(k string) bool { return systemProperties[k] }
+
 // appendField appends a uint32 length and the bytes of s.
 func appendField(buf []byte, s string) []byte {
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(s)))
@@ -39,7 +60,7 @@ func encodeMessageRecord(buf []byte, id uint64, m *primitive.MessageExt) []byte 
 	}
 	var props strings.Builder
 	for k, v := range m.GetProperties() {
-		if !systemProperties[k] {
+		if !isSystemProperty(k) {
 			props.WriteString(k)
 			props.WriteByte(0)
 			props.WriteString(v)
