@@ -145,21 +145,27 @@ def test_group_names_that_are_no_windows_file_names_are_accepted(monkeypatch: py
 def test_broadcasting_offsets_of_unfriendly_names_stay_inside_the_state_dir(
     rocketmq_namesrv: str, tmp_path: Path
 ) -> None:
-    """In a child process with its own state dir: a broadcasting consumer
-    whose group holds a character Windows forbids in file names and whose
-    instance name is a reserved device name keeps its offsets inside
-    <state dir>/offsets and nowhere else."""
+    """In a child process with its own state dir: a broadcasting group that
+    holds a character Windows forbids in file names is refused clearly; one
+    whose group and instance names are reserved device names (CON, NUL)
+    keeps its offsets inside <state dir>/offsets and nowhere else."""
     state = tmp_path / "state ✓"
     script = textwrap.dedent(
         """
         import sys, time
-        from rmq_native import Admin, Consumer, Producer
+        from rmq_native import Admin, Consumer, InvalidArgumentError, Producer
         ns, topic = sys.argv[1:3]
         with Admin(ns) as admin:
             admin.create_topic(topic, queues=1)
             with Producer(ns) as p:
                 p.send(topic, b"x")
-            with Consumer(ns, "CON|" + topic, topic, model="broadcasting", from_where="first",
+            try:
+                Consumer(ns, "CON|" + topic, topic, model="broadcasting")
+            except InvalidArgumentError as e:
+                assert "file name" in str(e), e
+            else:
+                raise AssertionError("a broadcasting group with '|' was accepted")
+            with Consumer(ns, "CON", topic, model="broadcasting", from_where="first",
                           instance_name="NUL") as c:
                 m = next(iter(c.messages(timeout=60)), None)
                 assert m is not None and m.body == b"x", m
