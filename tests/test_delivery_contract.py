@@ -324,3 +324,24 @@ def test_broadcasting_offsets_survive_an_interrupted_replace(rocketmq_namesrv: s
     assert path.exists()
     # the library keeps a synced .bak of the last intact file
     assert Path(str(path) + ".bak").read_bytes() == path.read_bytes()
+
+
+def test_acknowledged_messages_are_committed_at_close(rocketmq_namesrv: str, producer: Producer,
+                                                      topic: str, group: str) -> None:
+    """Messages acknowledged right before close() are committed by it: a
+    consumer of the same group started afterwards gets none of them (a close
+    that unsubscribed first let a rebalance drop those commits)."""
+    for i in range(10):
+        producer.send(topic, f"m{i}")
+    got = 0
+    deadline = time.monotonic() + 60
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        while got < 10 and time.monotonic() < deadline:
+            msg = c.receive(timeout=2)
+            if msg is not None:
+                msg.ack()
+                got += 1
+    assert got == 10
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        again = [m.text for m in c.messages(timeout=8)]
+    assert again == [], f"acknowledged messages came back: {again}"
