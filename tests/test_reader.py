@@ -193,6 +193,11 @@ def test_reader_streams_100000_messages_with_bounded_memory(rocketmq_namesrv: st
         try:
             for start in range(0, total, batch):
                 producer.send_batch(topic, [f"{i:08d}" for i in range(start, start + batch)])
+            # the broker builds its consume queues a moment after the store:
+            # wait until every message is indexed (end="last" is read once)
+            deadline = time.monotonic() + 60
+            while sum(s.max_offset for s in admin.topic_stats(topic)) < total and time.monotonic() < deadline:
+                time.sleep(0.5)
             assert sum(s.max_offset for s in admin.topic_stats(topic)) == total
             seen = bytearray(total)
             count, base, peak = 0, 0, 0
