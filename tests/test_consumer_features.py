@@ -232,11 +232,14 @@ print(base, peak, n)
 """
 
 
-def test_slow_consumer_memory_is_bounded(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
+def test_slow_consumer_memory_is_bounded(rocketmq_namesrv: str, topic: str, group: str) -> None:
     body = os.urandom(1024)
-    futures = [producer.send_async(topic, body) for _ in range(50_000)]
-    for f in futures:
-        f.result(timeout=120)
+    # a generous send timeout: 50,000 sends on a loaded machine may wait
+    # more than the default 3 s for the broker (this test is about the consumer)
+    with Producer(rocketmq_namesrv, unique("P"), send_timeout=20) as producer:
+        futures = [producer.send_async(topic, body) for _ in range(50_000)]
+        for f in futures:
+            f.result(timeout=120)
     r = subprocess.run([sys.executable, "-c", BACKPRESSURE_SCRIPT, rocketmq_namesrv, group, topic],
                        env=child_env(), capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
