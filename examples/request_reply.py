@@ -5,7 +5,7 @@ import os
 import threading
 import uuid
 
-from rmq_native import Admin, Consumer, Producer, TimeoutError, devbroker
+from rmq_native import Admin, BrokerError, Consumer, Producer, TimeoutError, devbroker
 
 name_server = os.environ.get("RMQ_NAMESRV") or devbroker.start()
 topic = "example-rpc"
@@ -18,7 +18,10 @@ def server() -> None:
     with Consumer(name_server, f"example-rpc-server-{uuid.uuid4().hex[:8]}", topic) as consumer:
         while not stop.is_set():
             for msg in consumer.messages(timeout=0.5):
-                msg.reply(f"price of {msg.text}: 42")  # before the message is acknowledged
+                try:
+                    msg.reply(f"price of {msg.text}: 42")  # before the message is acknowledged
+                except BrokerError:  # its requester is gone (an old request): nobody waits
+                    print("not answered, requester gone:", msg.msg_id)
 
 
 threading.Thread(target=server, daemon=True).start()

@@ -237,8 +237,14 @@ func rmq_consumer_reply(consumerH C.uint64_t, deliveryID C.uint64_t, producerH C
 		}
 		res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
 		if err != nil {
+			hint := ""
+			if strings.Contains(err.Error(), "push reply message fail") {
+				// the broker knows no connection of that client: it closed or exited
+				// (a consumer reading a topic's history meets old requests)
+				hint = " (the requester is gone: it closed or exited)"
+			}
 			return &rmqError{code: classify(err),
-				msg: "rmq_native: reply to " + d.msg.MsgId + ": " + strings.TrimPrefix(err.Error(), "rmq_native: ")}
+				msg: "rmq_native: reply to " + d.msg.MsgId + ": " + strings.TrimPrefix(err.Error(), "rmq_native: ") + hint}
 		}
 		fillResult(out, res)
 		return nil

@@ -187,6 +187,43 @@ def test_unanswered_request_times_out(rocketmq_namesrv: str, topic: str) -> None
             fut.result(timeout=20)
 
 
+_GONE_REQUESTER = """
+import sys
+from rmq_native import Producer, TimeoutError
+with Producer(sys.argv[1]) as p:
+    try:
+        p.request(sys.argv[2], b"old", timeout=1)
+    except TimeoutError:
+        pass
+"""
+
+
+def test_reply_to_a_gone_requester_raises(rocketmq_namesrv: str, topic: str, group: str) -> None:
+    # a request whose requester exited (what a new group meets reading a
+    # topic's history): the reply is refused with a clear error, and the
+    # server goes on answering live requests
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    subprocess.run([sys.executable, "-c", _GONE_REQUESTER, rocketmq_namesrv, topic], env=env, check=True, timeout=60)
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        (m,) = _drain(c, 1)
+        assert m.body == b"old"
+        end = time.monotonic() + 30
+        while True:  # the broker may take a moment to see the exited client's connection close
+            try:
+                m.reply(b"late")
+            except rmq_native.BrokerError as e:
+                assert "requester is gone" in str(e)
+                break
+            assert time.monotonic() < end, "a reply to an exited requester was accepted for 30 s"
+            time.sleep(0.5)
+        m.ack()
+        with Producer(rocketmq_namesrv, unique("P")) as p:
+            fut = p.request_async(topic, b"live", timeout=20)
+            (live,) = _drain(c, 1)
+            live.reply(b"re: live")
+            assert fut.result(timeout=30).body == b"re: live"
+
+
 def test_reply_rules(rocketmq_namesrv: str, topic: str, group: str) -> None:
     with Producer(rocketmq_namesrv, unique("P"), trace=True) as traced:
         with pytest.raises(rmq_native.ClientStateError):
