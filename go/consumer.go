@@ -330,44 +330,45 @@ func (st *consumerState) refreshRoutes() {
 // rmq_consumer_poll: see rmq_native.h.
 //
 //export rmq_consumer_poll
-func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil || outLen == nil || outCount == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	*out, *outLen, *outCount = nil, 0, 0
-	st, err := handleOf[*consumerState](h, "consumer")
-	if err != nil {
-		return fail(err)
-	}
-	if maxMessages <= 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_messages must be > 0"))
-	}
-	if timeoutMs < 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "timeout_ms must be >= 0"))
-	}
-	if f := st.fault.Load(); f != nil && len(st.ready) == 0 {
-		return fail(f)
-	}
-	batch := takeBatch(st.ready, int(maxMessages), time.Duration(timeoutMs)*time.Millisecond, st.done)
-	if len(batch) == 0 {
-		if st.closing.Load() {
-			return fail(errf(C.RMQ_ERR_CLOSED, "consumer is closed"))
+func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) C.int32_t {
+	return call(func() error {
+		if out == nil || outLen == nil || outCount == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
-		return C.RMQ_OK
-	}
-	st.mu.Lock()
-	for _, d := range batch {
-		st.pending[d.id] = d
-	}
-	st.mu.Unlock()
-	var buf []byte
-	for _, d := range batch {
-		buf = encodeMessageRecord(buf, d.id, d.msg)
-	}
-	export(buf, out, outLen)
-	*outCount = C.int32_t(len(batch))
-	return C.RMQ_OK
+		*out, *outLen, *outCount = nil, 0, 0
+		st, err := handleOf[*consumerState](h, "consumer")
+		if err != nil {
+			return err
+		}
+		if maxMessages <= 0 {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_messages must be > 0")
+		}
+		if timeoutMs < 0 {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "timeout_ms must be >= 0")
+		}
+		if f := st.fault.Load(); f != nil && len(st.ready) == 0 {
+			return f
+		}
+		batch := takeBatch(st.ready, int(maxMessages), time.Duration(timeoutMs)*time.Millisecond, st.done)
+		if len(batch) == 0 {
+			if st.closing.Load() {
+				return errf(C.RMQ_ERR_CLOSED, "consumer is closed")
+			}
+			return nil
+		}
+		st.mu.Lock()
+		for _, d := range batch {
+			st.pending[d.id] = d
+		}
+		st.mu.Unlock()
+		var buf []byte
+		for _, d := range batch {
+			buf = encodeMessageRecord(buf, d.id, d.msg)
+		}
+		export(buf, out, outLen)
+		*outCount = C.int32_t(len(batch))
+		return nil
+	})
 }
 
 // rmq_consumer_ack: see rmq_native.h.

@@ -121,30 +121,31 @@ func rmq_set_log_level(level C.int32_t) C.int32_t {
 // rmq_log_poll: see rmq_native.h.
 //
 //export rmq_log_poll
-func rmq_log_poll(timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil || outLen == nil || outCount == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	*out, *outLen, *outCount = nil, 0, 0
-	recs := logs.take()
-	if len(recs) == 0 && timeoutMs > 0 {
-		t := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
-		select {
-		case <-logs.notify:
-		case <-t.C:
+func rmq_log_poll(timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) C.int32_t {
+	return call(func() error {
+		if out == nil || outLen == nil || outCount == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
-		t.Stop()
-		recs = logs.take()
-	}
-	if len(recs) == 0 {
-		return C.RMQ_OK
-	}
-	var buf []byte
-	for _, r := range recs {
-		buf = encodeLogRecord(buf, r.level, r.text)
-	}
-	export(buf, out, outLen)
-	*outCount = C.int32_t(len(recs))
-	return C.RMQ_OK
+		*out, *outLen, *outCount = nil, 0, 0
+		recs := logs.take()
+		if len(recs) == 0 && timeoutMs > 0 {
+			t := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
+			select {
+			case <-logs.notify:
+			case <-t.C:
+			}
+			t.Stop()
+			recs = logs.take()
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		var buf []byte
+		for _, r := range recs {
+			buf = encodeLogRecord(buf, r.level, r.text)
+		}
+		export(buf, out, outLen)
+		*outCount = C.int32_t(len(recs))
+		return nil
+	})
 }

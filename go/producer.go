@@ -195,44 +195,45 @@ func (s *shardingSelector) Select(msg *primitive.Message, mqs []*primitive.Messa
 //
 //export rmq_producer_poll_completions
 func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeoutMs C.int32_t,
-	out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil || outLen == nil || outCount == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	*out, *outLen, *outCount = nil, 0, 0
-	st, err := handleOf[*producerState](h, "producer")
-	if err != nil {
-		return fail(err)
-	}
-	if maxCompletions <= 0 || timeoutMs < 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_completions must be > 0 and timeout_ms >= 0"))
-	}
-	st.mu.RLock()
-	closed := st.closed
-	st.mu.RUnlock()
-	if closed {
-		timeoutMs = 0 // nothing more will come
-	}
-	done := st.completions.take(int(maxCompletions), time.Duration(timeoutMs)*time.Millisecond)
-	if len(done) == 0 {
+	out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) C.int32_t {
+	return call(func() error {
+		if out == nil || outLen == nil || outCount == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
+		}
+		*out, *outLen, *outCount = nil, 0, 0
+		st, err := handleOf[*producerState](h, "producer")
+		if err != nil {
+			return err
+		}
+		if maxCompletions <= 0 || timeoutMs < 0 {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_completions must be > 0 and timeout_ms >= 0")
+		}
+		st.mu.RLock()
+		closed := st.closed
+		st.mu.RUnlock()
 		if closed {
-			takeHandle(h) // closed and every outcome taken: release the handle
-			return fail(errf(C.RMQ_ERR_CLOSED, "producer is closed"))
+			timeoutMs = 0 // nothing more will come
 		}
-		return C.RMQ_OK
-	}
-	var buf []byte
-	for _, c := range done {
-		if c.err != nil {
-			buf = encodeCompletion(buf, c.token, classify(c.err), c.err.Error(), &primitive.SendResult{MsgID: c.msgID})
-		} else {
-			buf = encodeCompletion(buf, c.token, 0, "", c.res)
+		done := st.completions.take(int(maxCompletions), time.Duration(timeoutMs)*time.Millisecond)
+		if len(done) == 0 {
+			if closed {
+				takeHandle(h) // closed and every outcome taken: release the handle
+				return errf(C.RMQ_ERR_CLOSED, "producer is closed")
+			}
+			return nil
 		}
-	}
-	export(buf, out, outLen)
-	*outCount = C.int32_t(len(done))
-	return C.RMQ_OK
+		var buf []byte
+		for _, c := range done {
+			if c.err != nil {
+				buf = encodeCompletion(buf, c.token, classify(c.err), c.err.Error(), &primitive.SendResult{MsgID: c.msgID})
+			} else {
+				buf = encodeCompletion(buf, c.token, 0, "", c.res)
+			}
+		}
+		export(buf, out, outLen)
+		*outCount = C.int32_t(len(done))
+		return nil
+	})
 }
 
 // rmq_producer_close: see rmq_native.h.

@@ -144,37 +144,38 @@ func rmq_producer_request(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, t
 //
 //export rmq_producer_poll_replies
 func rmq_producer_poll_replies(h C.uint64_t, maxReplies C.int32_t, timeoutMs C.int32_t,
-	out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil || outLen == nil || outCount == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	*out, *outLen, *outCount = nil, 0, 0
-	st, err := handleOf[*producerState](h, "producer")
-	if err != nil {
-		return fail(err)
-	}
-	if maxReplies <= 0 || timeoutMs < 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_replies must be > 0 and timeout_ms >= 0"))
-	}
-	v, ok := requestsOf.Load(st) // created by the first request; never here (a closing producer would leak it)
-	if !ok {
-		time.Sleep(min(time.Duration(timeoutMs)*time.Millisecond, 20*time.Millisecond))
-		return C.RMQ_OK
-	}
-	r := v.(*requests)
-	done := takeBatch(r.outcomes, int(maxReplies), time.Duration(timeoutMs)*time.Millisecond, r.done)
-	var buf []byte
-	for _, o := range done {
-		if o.err != nil {
-			buf = encodeReply(buf, o.token, classify(o.err), o.err.Error(), nil)
-		} else {
-			buf = encodeReply(buf, o.token, 0, "", replyExt(o.reply))
+	out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) C.int32_t {
+	return call(func() error {
+		if out == nil || outLen == nil || outCount == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
-	}
-	export(buf, out, outLen)
-	*outCount = C.int32_t(len(done))
-	return C.RMQ_OK
+		*out, *outLen, *outCount = nil, 0, 0
+		st, err := handleOf[*producerState](h, "producer")
+		if err != nil {
+			return err
+		}
+		if maxReplies <= 0 || timeoutMs < 0 {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_replies must be > 0 and timeout_ms >= 0")
+		}
+		v, ok := requestsOf.Load(st) // created by the first request; never here (a closing producer would leak it)
+		if !ok {
+			time.Sleep(min(time.Duration(timeoutMs)*time.Millisecond, 20*time.Millisecond))
+			return nil
+		}
+		r := v.(*requests)
+		done := takeBatch(r.outcomes, int(maxReplies), time.Duration(timeoutMs)*time.Millisecond, r.done)
+		var buf []byte
+		for _, o := range done {
+			if o.err != nil {
+				buf = encodeReply(buf, o.token, classify(o.err), o.err.Error(), nil)
+			} else {
+				buf = encodeReply(buf, o.token, 0, "", replyExt(o.reply))
+			}
+		}
+		export(buf, out, outLen)
+		*outCount = C.int32_t(len(done))
+		return nil
+	})
 }
 
 // replyExt wraps a reply (the SDK hands over its Message part) for

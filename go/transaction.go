@@ -263,36 +263,37 @@ func rmq_tx_end(h C.uint64_t, tx C.uint64_t, state C.int32_t, out *C.rmq_send_re
 // rmq_tx_poll_checks: see rmq_native.h.
 //
 //export rmq_tx_poll_checks
-func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) (rc C.int32_t) {
-	defer guard(&rc)
-	if out == nil || outLen == nil || outCount == nil {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL"))
-	}
-	*out, *outLen, *outCount = nil, 0, 0
-	st, err := txProducerFor(h)
-	if err != nil {
-		return fail(err)
-	}
-	if maxChecks <= 0 || timeoutMs < 0 {
-		return fail(errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_checks must be > 0 and timeout_ms >= 0"))
-	}
-	t := st.tx
-	got := takeBatch(t.checks, int(maxChecks), time.Duration(timeoutMs)*time.Millisecond, t.done)
-	if len(got) == 0 {
-		return C.RMQ_OK
-	}
-	t.mu.Lock()
-	for _, c := range got {
-		t.unanswered[c.id] = c
-	}
-	t.mu.Unlock()
-	var buf []byte
-	for _, c := range got {
-		buf = encodeMessageRecord(buf, c.id, c.msg)
-	}
-	export(buf, out, outLen)
-	*outCount = C.int32_t(len(got))
-	return C.RMQ_OK
+func rmq_tx_poll_checks(h C.uint64_t, maxChecks C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) C.int32_t {
+	return call(func() error {
+		if out == nil || outLen == nil || outCount == nil {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
+		}
+		*out, *outLen, *outCount = nil, 0, 0
+		st, err := txProducerFor(h)
+		if err != nil {
+			return err
+		}
+		if maxChecks <= 0 || timeoutMs < 0 {
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_checks must be > 0 and timeout_ms >= 0")
+		}
+		t := st.tx
+		got := takeBatch(t.checks, int(maxChecks), time.Duration(timeoutMs)*time.Millisecond, t.done)
+		if len(got) == 0 {
+			return nil
+		}
+		t.mu.Lock()
+		for _, c := range got {
+			t.unanswered[c.id] = c
+		}
+		t.mu.Unlock()
+		var buf []byte
+		for _, c := range got {
+			buf = encodeMessageRecord(buf, c.id, c.msg)
+		}
+		export(buf, out, outLen)
+		*outCount = C.int32_t(len(got))
+		return nil
+	})
 }
 
 // rmq_tx_check_reply: see rmq_native.h.
