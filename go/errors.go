@@ -168,3 +168,12 @@ func goSafe(what string, fn func()) {
 func reportPanic(what string, r interface{}) {
 	logs.add(levelError, fmt.Sprintf("rmq_native: internal error (recovered panic) in %s: %v\n%s", what, r, debug.Stack()), nil)
 }
+
+// init gives the SDK a panic handler: its goroutines run under
+// primitive.WithRecover, which recovers only when PanicHandler is set (it is
+// nil by default in v2.1.2), so without one a panic in an SDK goroutine — a
+// transaction check arriving at a producer being closed sends on a closed
+// channel — aborted the host process.
+func init() {
+	primitive.PanicHandler = func(r interface{}) { reportPanic("an SDK goroutine", r) }
+}

@@ -118,7 +118,8 @@ func closeNameServerConn(client interface{}) {
 // endTransactionChecks ends the check goroutine of a transaction producer
 // whose client has shut down: it ranges over the producer's callback
 // channel, which the SDK never closes. (A check arriving during the
-// shutdown would then panic in an SDK goroutine that recovers.)
+// shutdown would then panic in an SDK goroutine, which recovers and logs
+// it: errors.go sets the SDK's PanicHandler.)
 func endTransactionChecks(client interface{}) {
 	v := reflect.ValueOf(client)
 	if _, isTx := sdkField(v, "listener"); !isTx {
