@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+import time
 import uuid
 from typing import Callable, Iterator
 
@@ -71,6 +72,31 @@ CLUSTER2_HOME = os.path.join(tempfile.gettempdir(), "rmq_native_ops_cluster2")
 CLUSTER2_PORTS = (25876, 26911)  # name server; brokers 26911 and 26921 (below the ephemeral range)
 
 
+def _warm_up(addr: str) -> None:
+    """A round trip through both brokers of a cluster that just started: its
+    first sends, pulls and offset commits are slow while the brokers warm up,
+    which made the first operations test flaky on a loaded machine."""
+    from rmq_native import Consumer
+
+    topic, group = unique("WARM"), unique("G")
+    with Admin(addr) as admin:
+        admin.create_topic(topic, queues=4)
+        try:
+            with Producer(addr, unique("P")) as p:
+                for i in range(16):
+                    p.send(topic, f"warm-{i}")
+            got = 0
+            deadline = time.monotonic() + 60
+            with Consumer(addr, group, topic, from_where="first") as c:
+                while got < 16 and time.monotonic() < deadline:
+                    msg = c.receive(timeout=2)
+                    if msg is not None:
+                        msg.ack()
+                        got += 1
+        finally:
+            admin.delete_topic(topic)
+
+
 @pytest.fixture(scope="session")
 def cluster2_namesrv() -> Iterator[str]:
     from rmq_native import devbroker
@@ -78,6 +104,8 @@ def cluster2_namesrv() -> Iterator[str]:
     running = devbroker.status(CLUSTER2_HOME) is not None
     addr = devbroker.start(brokers=2, home=CLUSTER2_HOME, namesrv_port=CLUSTER2_PORTS[0],
                            broker_port=CLUSTER2_PORTS[1], quiet=True)
+    if not running:
+        _warm_up(addr)
     yield addr
     if not running:
         devbroker.stop(home=CLUSTER2_HOME, quiet=True)
