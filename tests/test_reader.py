@@ -115,7 +115,12 @@ def test_reader_never_changes_offsets(rocketmq_namesrv: str, env: tuple[str, Adm
             pass
         time.sleep(0.3)
     send(producer, topic, "b", 5)
+    # the brokers index a stored message a moment later: wait until all 5 count
+    deadline = time.monotonic() + 30
     before = admin.consumer_lag(group, topic)
+    while sum(q.lag for q in before) < 5 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        before = admin.consumer_lag(group, topic)
     assert sum(q.lag for q in before) == 5
     with Reader(ns, topic) as reader:
         assert len(list(reader.messages(timeout=2))) == 11
