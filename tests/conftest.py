@@ -72,12 +72,27 @@ CLUSTER2_HOME = os.path.join(tempfile.gettempdir(), "rmq_native_ops_cluster2")
 CLUSTER2_PORTS = (25876, 26911)  # name server; brokers 26911 and 26921 (below the ephemeral range)
 
 
+def receive_and_ack(ns: str, group: str, topic: str, count: int, timeout: float = 60) -> int:
+    """Receive and acknowledge up to ``count`` messages of ``topic`` with a
+    new consumer of ``group`` (from the first offset), then close it (which
+    commits); the number acknowledged."""
+    from rmq_native import Consumer
+
+    got = 0
+    deadline = time.monotonic() + timeout
+    with Consumer(ns, group, topic, from_where="first") as c:
+        while got < count and time.monotonic() < deadline:
+            msg = c.receive(timeout=2)
+            if msg is not None:
+                msg.ack()
+                got += 1
+    return got
+
+
 def _warm_up(addr: str) -> None:
     """A round trip through both brokers of a cluster that just started: its
     first sends, pulls and offset commits are slow while the brokers warm up,
     which made the first operations test flaky on a loaded machine."""
-    from rmq_native import Consumer
-
     topic, group = unique("WARM"), unique("G")
     with Admin(addr) as admin:
         admin.create_topic(topic, queues=4)
@@ -85,14 +100,7 @@ def _warm_up(addr: str) -> None:
             with Producer(addr, unique("P")) as p:
                 for i in range(16):
                     p.send(topic, f"warm-{i}")
-            got = 0
-            deadline = time.monotonic() + 60
-            with Consumer(addr, group, topic, from_where="first") as c:
-                while got < 16 and time.monotonic() < deadline:
-                    msg = c.receive(timeout=2)
-                    if msg is not None:
-                        msg.ack()
-                        got += 1
+            receive_and_ack(addr, group, topic, 16)
         finally:
             admin.delete_topic(topic)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import unique
+from conftest import receive_and_ack, unique
 
 import rmq_native
 from rmq_native import Admin, Consumer, Producer, _ffi, devbroker
@@ -333,15 +333,7 @@ def test_acknowledged_messages_are_committed_at_close(rocketmq_namesrv: str, pro
     that unsubscribed first let a rebalance drop those commits)."""
     for i in range(10):
         producer.send(topic, f"m{i}")
-    got = 0
-    deadline = time.monotonic() + 60
-    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
-        while got < 10 and time.monotonic() < deadline:
-            msg = c.receive(timeout=2)
-            if msg is not None:
-                msg.ack()
-                got += 1
-    assert got == 10
+    assert receive_and_ack(rocketmq_namesrv, group, topic, 10) == 10
     with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
         again = [m.text for m in c.messages(timeout=8)]
     assert again == [], f"acknowledged messages came back: {again}"
