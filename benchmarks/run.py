@@ -433,10 +433,11 @@ class Bench:
         return run_driver([str(self.go_exe)], {"ns": self.ns, **spec}, timeout)
 
     def topic(self, system: str, workload: str, rnd: int) -> str:
-        return f"bench_{self.run_id}_{system}_{workload}_{rnd}"
+        # a variant's "+" (rmq_native+otel) is not allowed in a topic name
+        return f"bench_{self.run_id}_{system.replace('+', '_')}_{workload}_{rnd}"
 
     def route_topics(self, system: str) -> List[str]:
-        return [f"bench_{self.run_id}_{system}_rt{i:03d}" for i in range(ROUTE_TOPICS)]
+        return [f"bench_{self.run_id}_{system.replace('+', '_')}_rt{i:03d}" for i in range(ROUTE_TOPICS)]
 
     def scales(self, system: str) -> List[str]:
         """The scale workloads this run measures for this system."""

@@ -350,14 +350,21 @@ def test_devbroker_with_trace_switch_records_in_system_trace_topic(tmp_path: Pat
 
     if any(devbroker.port_in_use(p) for p in (23876, 24909, 24911, 24912)):
         pytest.skip("test ports in use")
-    ns = devbroker.start(namesrv_port=23876, broker_port=24911, home=tmp_path / "home", trace=True, quiet=True)
+    from rmq_native.devbroker.cli import main as devbroker_cli
+
+    home = tmp_path / "home"  # started as a user would: python -m rmq_native.devbroker start --trace
+    assert devbroker_cli(["--home", str(home), "start", "--namesrv-port", "23876", "--broker-port", "24911",
+                          "--trace", "-q"]) == 0
     try:
+        info = devbroker.status(home=home)
+        assert info is not None and info["trace"] is True
+        ns = info["namesrv_addr"]
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         r = subprocess.run([sys.executable, "-c", _SYS_TRACE_SCRIPT.format(tests=str(ROOT / "tests")), ns,
                             unique("T")], env=env, capture_output=True, text=True, timeout=180)
         assert "FOUND" in r.stdout, r.stdout + r.stderr[-3000:]
     finally:
-        devbroker.stop(home=tmp_path / "home", clean=True, quiet=True)
+        devbroker.stop(home=home, clean=True, quiet=True)
 
 
 # -- OpenTelemetry --------------------------------------------------------
@@ -446,6 +453,39 @@ def test_otel_trace_continues_across_processes(rocketmq_namesrv: str, topic: str
     assert points["messaging.client.sent.messages!"] == 1
     assert points["messaging.client.operation.duration"] == 1
     assert points["messaging.client.operation.duration!"] == 1
+
+
+def test_otel_batch_messages_carry_the_batch_span_context(rocketmq_namesrv: str, topic: str, group: str) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import rmq_native.otel
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    rmq_native.otel.instrument(tracer_provider=provider)
+    try:
+        with Producer(rocketmq_namesrv, unique("P")) as p:
+            p.send_batch(topic, [b"b1", rmq_native.OutgoingMessage(b"b2", properties={"a": "b"})])
+        with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+            got = _drain(c, 2)
+            for m in got:
+                m.ack()
+    finally:
+        rmq_native.otel.uninstrument()
+    assert sorted(m.body for m in got) == [b"b1", b"b2"]
+    assert next(m for m in got if m.body == b"b2").properties["a"] == "b"
+    spans = exporter.get_finished_spans()
+    (batch,) = [s for s in spans if s.name == f"send_batch {topic}"]
+    assert batch.attributes["messaging.batch.message_count"] == 2
+    procs = [s for s in spans if s.name == f"process {topic}"]
+    assert len(procs) == 2
+    for proc in procs:
+        assert proc.context.trace_id == batch.context.trace_id
+        assert proc.parent is not None and proc.parent.span_id == batch.context.span_id
 
 
 def test_otel_not_imported_unless_used() -> None:

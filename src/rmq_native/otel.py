@@ -19,7 +19,8 @@ on failures), ``messaging.client.consumed.messages``,
 and the histogram ``messaging.client.operation.duration`` (seconds, sends).
 
 This module imports ``opentelemetry``; nothing else in rmq_native does.
-Batches (``send_batch``) get a span without trace context propagation.
+A batch (``send_batch``) gets one ``send_batch`` span, and every message of
+the batch carries its trace context.
 """
 
 from __future__ import annotations
@@ -73,11 +74,9 @@ class _Hooks:
         if count > 1:
             attrs["messaging.batch.message_count"] = count
         span = self.tracer.start_span(f"{operation} {topic}", kind=SpanKind.PRODUCER, attributes=attrs)
-        if operation != "send_batch":
-            carrier = dict(properties or {})
-            propagate.inject(carrier, context=trace.set_span_in_context(span))
-            properties = carrier
-        return (span, attrs["messaging.destination.name"], count), properties
+        carrier = dict(properties or {})
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        return (span, attrs["messaging.destination.name"], count), carrier
 
     def end_publish(self, span: Any, st: Any, result: Any, exc: BaseException | None, ms: float) -> None:
         span, topic, count = span

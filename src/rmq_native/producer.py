@@ -182,23 +182,26 @@ class Producer(ProducerBase):
         ffi = _ffi.ffi
         arr = ffi.new("rmq_message[]", len(items))
         buffers: list[Any] = []
-        for i, item in enumerate(items):
-            try:
-                if isinstance(item, (bytes, bytearray, memoryview, str)):
-                    buffers += self._fill(arr[i], topic_b, item)
-                elif hasattr(item, "body"):
-                    buffers += self._fill(arr[i], topic_b, item.body, tags=item.tags, keys=item.keys,
-                                          properties=item.properties)
-                else:
-                    raise TypeError(f"batch items must be bytes, str or OutgoingMessage, not {type(item).__name__}")
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"batch item {i}: {e}") from None
-        attach(arr, buffers)
-        out = ffi.new("rmq_send_result *")
-        ids = ffi.new("uint8_t **")
-        ids_len = ffi.new("int64_t *")
-        op, _ = self._stats.begin(topic, None, count=len(items), operation="send_batch")  # stats.py
+        # with OpenTelemetry on, every message of the batch carries the batch span's trace context
+        op, trace_ctx = self._stats.begin(topic, {}, count=len(items), operation="send_batch")  # stats.py
         try:
+            for i, item in enumerate(items):
+                try:
+                    if isinstance(item, (bytes, bytearray, memoryview, str)):
+                        buffers += self._fill(arr[i], topic_b, item, properties=trace_ctx or None)
+                    elif hasattr(item, "body"):
+                        props = {**(item.properties or {}), **trace_ctx} if trace_ctx else item.properties
+                        buffers += self._fill(arr[i], topic_b, item.body, tags=item.tags, keys=item.keys,
+                                              properties=props)
+                    else:
+                        raise TypeError(
+                            f"batch items must be bytes, str or OutgoingMessage, not {type(item).__name__}")
+                except (TypeError, ValueError) as e:
+                    raise type(e)(f"batch item {i}: {e}") from None
+            attach(arr, buffers)
+            out = ffi.new("rmq_send_result *")
+            ids = ffi.new("uint8_t **")
+            ids_len = ffi.new("int64_t *")
             _ffi.check(_ffi.lib().rmq_producer_send_batch(self._h(), arr, len(items), self._timeout_ms(timeout),
                                                           out, ids, ids_len))
         except BaseException as e:

@@ -53,6 +53,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                               "default 1)")
     p_start.add_argument("--acl", action="store_true", default=None,
                          help=f"enable authentication (test account {ACL_ACCESS_KEY} / {ACL_SECRET_KEY})")
+    p_start.add_argument("--trace", action="store_true", default=None,
+                         help="create the message trace topic RMQ_SYS_TRACE_TOPIC (for clients with trace=True)")
     p_start.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
     p_stop = sub.add_parser("stop", help="stop the dev broker started from the state directory")
@@ -81,7 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "start":
             addr = start(args.namesrv_port, args.broker_port, timeout=args.timeout, clean=args.clean,
-                         home=args.home, quiet=args.quiet, brokers=args.brokers, acl=args.acl)
+                         home=args.home, quiet=args.quiet, brokers=args.brokers, acl=args.acl, trace=args.trace)
             print(addr, flush=True)
             return 0
         if args.command == "stop-broker":

@@ -76,6 +76,7 @@ def status(home: str | os.PathLike[str] | None = None) -> Optional[Dict[str, Any
         "broker_pid": alive.get("broker"),
         "brokers": brokers,
         "acl": bool(state.get("acl")),
+        "trace": bool(state.get("trace")),
         "state_dir": str(sd),
         "rocketmq_version": state.get("rocketmq_version"),
         "started_at": state.get("started_at"),
@@ -91,7 +92,7 @@ def start(
     quiet: bool = False,
     brokers: Optional[int] = None,
     acl: Optional[bool] = None,
-    trace: bool = False,
+    trace: Optional[bool] = None,
     namesrv_idle_timeout: int = 10,
 ) -> str:
     """Start (or reuse) the dev broker and return the name server address ``127.0.0.1:PORT``.
@@ -105,8 +106,8 @@ def start(
     ``acl``: enable authentication/authorization with the test account
     ``ACL_ACCESS_KEY``/``ACL_SECRET_KEY`` (default off, or as running).
     ``trace``: create the message trace topic ``RMQ_SYS_TRACE_TOPIC``
-    (``traceTopicEnable=true``) for clients with ``trace=True``; applies when
-    the broker is (re)started by this call.
+    (``traceTopicEnable=true``) for clients with ``trace=True`` (default off,
+    or as running).
     ``namesrv_idle_timeout``: seconds after which the name server closes an idle client
     connection (RocketMQ's default is 120; applies when this call starts the name server).
     """
@@ -123,16 +124,20 @@ def start(
                 brokers = len(state_brokers(state))
             if acl is None:
                 acl = bool(state.get("acl"))
+            if trace is None:
+                trace = bool(state.get("trace"))
             alive = alive_procs(sd, state)
             roles = state_roles(state)
             if set(alive) == set(roles):
-                if (namesrv_port, broker_port, brokers, acl) != (
-                    state["namesrv"]["port"], state["broker"]["port"], len(roles) - 1, bool(state.get("acl"))
+                if (namesrv_port, broker_port, brokers, acl, trace) != (
+                    state["namesrv"]["port"], state["broker"]["port"], len(roles) - 1, bool(state.get("acl")),
+                    bool(state.get("trace")),
                 ):
                     raise DevBrokerError(
                         f"a dev broker from {sd} is already running on name server port "
                         f"{state['namesrv']['port']} / broker port {state['broker']['port']} "
-                        f"({len(roles) - 1} broker(s), acl {'on' if state.get('acl') else 'off'}); "
+                        f"({len(roles) - 1} broker(s), acl {'on' if state.get('acl') else 'off'}, "
+                        f"trace topic {'on' if state.get('trace') else 'off'}); "
                         "stop it first to use other ports or settings"
                     )
                 if clean:
@@ -159,7 +164,7 @@ def start(
             remove_state(sd)
 
         names = broker_names(int(brokers or 1))
-        acl = bool(acl)
+        acl, trace = bool(acl), bool(trace)
         n_port = int(namesrv_port or DEFAULT_NAMESRV_PORT)
         b_port = int(broker_port or DEFAULT_BROKER_PORT)
         b_ports = {n: b_port + BROKER_PORT_STEP * i for i, n in enumerate(names)}
@@ -205,6 +210,7 @@ def start(
             "namesrv": {"pid": 0, "port": n_port},
             "brokers": names,
             "acl": acl,
+            "trace": trace,
         }
         for n in names:
             state[role_of(n)] = {"pid": 0, "port": b_ports[n]}
