@@ -75,8 +75,9 @@ LABELS = {
     # the cost of observability (issue 16): run only when asked (--systems)
     "rmq_native+otel": "rmq_native, OpenTelemetry on",
     "rmq_native+trace": "rmq_native, message trace on",
+    "rmq_native+bare": "rmq_native, stats and hooks no-op",
 }
-VARIANTS = ["rmq_native+otel", "rmq_native+trace"]
+VARIANTS = ["rmq_native+otel", "rmq_native+trace", "rmq_native+bare"]
 WORKLOADS = ["sync1", "sync8", "async", "batch", "drain", "latency"]
 SCALE_WORKLOADS = ["sizes", "drain_procs", "topics"]
 SIZES = [(100, "100 B"), (1024, "1 KiB"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB")]

@@ -52,9 +52,33 @@ def _otel_on() -> None:
     rmq_native.otel.instrument(tracer_provider=tp, meter_provider=mp)
 
 
+def _bare() -> None:
+    """spec "bare": true -- the statistics and instrumentation hooks replaced
+    by no-ops: rmq_native as if it had no observability at all, the yardstick
+    for what stats() and the (off) OpenTelemetry hooks cost when tracing is off."""
+    from rmq_native import stats
+
+    class NoSend:
+        def done(self, result) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+        def fail(self, exc) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+        def future_done(self, fut) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    nosend = NoSend()
+    stats.ProducerStats.begin = lambda self, topic, properties, **kw: (nosend, properties)  # type: ignore
+    stats.ConsumerStats.received = lambda self, msg: None  # type: ignore
+    stats.ConsumerStats.given_back = lambda self, msg: None  # type: ignore
+    stats.ConsumerStats.settled = lambda self, msg, nack: None  # type: ignore
+
+
 class RmqNative:
     """spec options: "otel": true (OpenTelemetry on), "trace": true (RocketMQ
-    message trace on producer and consumer)."""
+    message trace on producer and consumer), "bare": true (statistics and
+    hooks replaced by no-ops)."""
 
     def __init__(self, spec: dict) -> None:
         self.spec = spec
@@ -62,6 +86,8 @@ class RmqNative:
         self.trace = bool(spec.get("trace"))
         if spec.get("otel"):
             _otel_on()
+        if spec.get("bare"):
+            _bare()
 
     def producer(self) -> None:
         from rmq_native import Producer
@@ -505,7 +531,7 @@ def topics_send(a, spec: dict) -> dict:
 
 def main() -> int:
     system, spec = sys.argv[1], json.loads(sys.argv[2])
-    system, _, option = system.partition("+")  # rmq_native+otel, rmq_native+trace
+    system, _, option = system.partition("+")  # rmq_native+otel, +trace, +bare
     if option:
         spec[option] = True
     try:
