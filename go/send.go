@@ -14,12 +14,18 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
 	rmqerrors "github.com/apache/rocketmq-client-go/v2/errors"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
+
+// zlibWriters keeps used zlib writers, one pool per level: a new writer
+// allocates and clears close to 1 MB of compressor state, more than the
+// work of compressing a 64 KiB body.
+var zlibWriters [10]sync.Pool
 
 // compress zlib-compresses a body for the wire when that makes it smaller.
 // The library compresses instead of the SDK, which (v2.1.2) keeps a
@@ -30,10 +36,18 @@ func (st *producerState) compress(msg *primitive.Message) {
 		return
 	}
 	var buf bytes.Buffer
-	w, err := zlib.NewWriterLevel(&buf, st.level)
-	if err != nil {
-		return
+	buf.Grow(len(msg.Body) / 4)
+	pool := &zlibWriters[st.level]
+	w, _ := pool.Get().(*zlib.Writer)
+	if w == nil {
+		var err error
+		if w, err = zlib.NewWriterLevel(&buf, st.level); err != nil {
+			return
+		}
+	} else {
+		w.Reset(&buf)
 	}
+	defer pool.Put(w)
 	if _, err := w.Write(msg.Body); err != nil || w.Close() != nil {
 		return
 	}
