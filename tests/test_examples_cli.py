@@ -29,6 +29,7 @@ EXPECTED = {
     "stats.py": "producer: sent 40, failed 0, in flight 0",
     "otel_tracing.py": "one trace: True",
     "request_reply.py": "answer: price of pears: 42",
+    "message_trace.py": "trace records: Pub, SubBefore, SubAfter",
 }
 
 
