@@ -25,14 +25,9 @@ const sendBackTimeout = 3 * time.Second
 // delay level is delivered again (the Java client's default).
 const orderlyPause = time.Second
 
-// deliver hands one message to the caller until it is settled. An ack
-// settles it; a nack settles it only once the broker confirmed the
-// send-back (or, in broadcasting mode, when it is dropped after
-// max_reconsume_times local redeliveries). Otherwise the message stays here,
-// its offset uncommitted, and is handed out again after the delay with
-// reconsume_times + 1 (the Java client's "consume later"). False: the
-// consumer closed first (the message is redelivered by the broker).
-func (st *consumerState) deliver(m *primitive.MessageExt) bool {
+// prepare readies a message of the SDK for the caller and returns its topic
+// as the broker knows it (with the namespace).
+func (st *consumerState) prepare(m *primitive.MessageExt) string {
 	// The SDK's expiry path (ConsumeTimeout) sends a message back unchecked
 	// once its CONSUME_START_TIME is old; without the property it never does.
 	m.RemoveProperty(primitive.PropertyConsumeStartTime)
@@ -41,51 +36,61 @@ func (st *consumerState) deliver(m *primitive.MessageExt) bool {
 		// the SDK (v2.1.2) leaves the namespace on the topic
 		m.Topic = strings.TrimPrefix(m.Topic, st.namespace+"%")
 	}
-	for {
-		s, ok := st.handOut(m)
-		if !ok {
-			return false
-		}
-		if s.kind == C.RMQ_ACK || st.settleNack(m, fullTopic, s.delay) {
-			return true
-		}
-		select {
-		case <-time.After(st.redeliveryDelay(m, s.delay)):
-		case <-st.done:
-			return false
-		}
-		m.ReconsumeTimes++
-	}
+	return fullTopic
 }
 
-// handOut gives the message to rmq_consumer_poll and waits for its
-// settlement; false when the consumer closed first.
-func (st *consumerState) handOut(m *primitive.MessageExt) (settlement, bool) {
+// handOut gives the message to rmq_consumer_poll as a new delivery of the
+// handover h, once the window has room; false when the consumer closed
+// first (the message is redelivered by the broker).
+func (st *consumerState) handOut(m *primitive.MessageExt, fullTopic string, h *handover) bool {
 	if st.closing.Load() {
-		return settlement{}, false
+		return false
 	}
-	d := &delivery{id: st.nextID.Add(1), msg: m, result: make(chan settlement, 1)}
+	select {
+	case st.window <- struct{}{}:
+	case <-st.done:
+		return false
+	}
+	d := &delivery{id: st.nextID.Add(1), msg: m, fullTopic: fullTopic, h: h}
 	select {
 	case st.ready <- d:
+		return true
 	case <-st.done:
-		return settlement{}, false
-	}
-	select {
-	case s := <-d.result:
-		return s, true
-	case <-st.done:
-		return settlement{}, false
+		return false
 	}
 }
 
-// handBack is the callback's result for a message the caller never settled
+// nacked works out a nack. It settles the message only once the broker
+// confirmed the send-back (or, in broadcasting mode, when it is dropped
+// after max_reconsume_times local redeliveries; see settleNack). Otherwise
+// the message stays with its handover, its offset uncommitted, and is
+// handed out again after the delay with reconsume_times + 1 (the Java
+// client's "consume later"), unless the consumer closes first.
+func (st *consumerState) nacked(d *delivery, s settlement) {
+	m := d.msg
+	if st.settleNack(m, d.fullTopic, s.delay) {
+		d.h.settled()
+		return
+	}
+	select {
+	case <-time.After(st.redeliveryDelay(m, s.delay)):
+	case <-st.done:
+		return
+	}
+	m.ReconsumeTimes++
+	st.handOut(m, d.fullTopic, d.h) // false: closed, the callback returns at close
+}
+
+// handBack is the callback's result for messages the caller did not settle
 // because the consumer closed. The SDK has dropped the queue by then (close
 // shuts it down before releasing the callbacks), so it neither commits nor
 // sends anything back; in orderly mode reconsume_times is reset so that the
 // SDK's dead-letter check can never fire.
-func (st *consumerState) handBack(m *primitive.MessageExt) consumer.ConsumeResult {
+func (st *consumerState) handBack(msgs []*primitive.MessageExt) consumer.ConsumeResult {
 	if st.orderly {
-		m.ReconsumeTimes = 0
+		for _, m := range msgs {
+			m.ReconsumeTimes = 0
+		}
 		return consumer.SuspendCurrentQueueAMoment
 	}
 	return consumer.ConsumeRetryLater

@@ -288,7 +288,11 @@ class Consumer(NativeClient):
         _ffi.check(_ffi.lib().rmq_consumer_poll(self._h(), self._batch, ms, out, out_len, count))
         if count[0] == 0:
             return []
-        return _wire.messages(_ffi.take_buffer(out[0], out_len[0]), count[0], self)
+        ptr = out[0]
+        try:  # decoded from the library's buffer itself: one copy of each body
+            return _wire.messages(ffi.buffer(ptr, out_len[0]), count[0], self)
+        finally:
+            _ffi.lib().rmq_free(ptr)
 
     def _give_back(self, msg: Message) -> None:
         """An unsettled message taken by :meth:`_take` goes back to the front
