@@ -83,7 +83,7 @@ type consumerState struct {
 	maxReconsumeSet int32                    // max_reconsume_times, -1 when not given
 	fault           atomic.Pointer[rmqError] // a persistent pull problem (see watch)
 	ready           chan *delivery           // bounded: messages waiting for rmq_consumer_poll
-	window          chan struct{}            // a slot per message handed out and not settled (max_inflight)
+	window          *window                  // messages handed out and not settled (max_inflight)
 	done            chan struct{}            // closed when the consumer is closed
 	closing         atomic.Bool
 	closeOnce       sync.Once
@@ -98,11 +98,9 @@ type consumerState struct {
 // settle applies the caller's verdict to a delivery it was handed. An ack
 // settles the message; a nack is worked out on a goroutine of its own (see
 // nacked), so that the caller never waits.
+// The caller returns the delivery's room in the window (window.give), once
+// for all the deliveries it settles at a time.
 func (st *consumerState) settle(d *delivery, s settlement) {
-	select {
-	case <-st.window:
-	default:
-	}
 	if s.kind == C.RMQ_ACK {
 		d.h.settled()
 		return
@@ -127,11 +125,13 @@ func (h *handover) settled() {
 func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
 	h := &handover{all: make(chan struct{}, 1)}
 	h.left.Store(int32(len(msgs)))
-	for _, m := range msgs {
-		if !st.handOut(m, st.prepare(m), h) {
+	for i := 0; i < len(msgs); {
+		n := st.handOut(msgs[i:], h)
+		if n == 0 {
 			<-st.done
 			return st.handBack(msgs), nil
 		}
+		i += n
 	}
 	select {
 	case <-h.all:
@@ -267,7 +267,7 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 		group:           cfg.Group,
 		maxReconsumeSet: -1,
 		ready:           make(chan *delivery, inflight),
-		window:          make(chan struct{}, inflight),
+		window:          &window{free: inflight},
 		done:            make(chan struct{}),
 		pending:         map[uint64]*delivery{},
 		creds:           creds,
@@ -465,6 +465,7 @@ func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int
 		}
 		st.mu.Unlock()
 		if settled > 0 {
+			st.window.give(settled)
 			st.lastSettle.Store(time.Now().UnixNano())
 		}
 		if outSettled != nil {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
@@ -39,25 +40,21 @@ func (st *consumerState) prepare(m *primitive.MessageExt) string {
 	return fullTopic
 }
 
-// handOut gives the message to rmq_consumer_poll as a new delivery of the
-// handover h, once the window has room; false when the consumer closed
-// first (the message is redelivered by the broker).
-func (st *consumerState) handOut(m *primitive.MessageExt, fullTopic string, h *handover) bool {
+// handOut gives messages of the handover h to rmq_consumer_poll, each as a
+// delivery of its own, as many as the window has room for once it has room
+// for one, and returns how many; 0 when the consumer closed first (the
+// messages are redelivered by the broker).
+func (st *consumerState) handOut(msgs []*primitive.MessageExt, h *handover) int {
 	if st.closing.Load() {
-		return false
+		return 0
 	}
-	select {
-	case st.window <- struct{}{}:
-	case <-st.done:
-		return false
+	n := st.window.take(len(msgs), st.done)
+	for _, m := range msgs[:n] {
+		fullTopic := st.prepare(m)
+		d := &delivery{id: st.nextID.Add(1), msg: m, fullTopic: fullTopic, h: h}
+		st.ready <- d // never blocks: ready holds at most the window's messages
 	}
-	d := &delivery{id: st.nextID.Add(1), msg: m, fullTopic: fullTopic, h: h}
-	select {
-	case st.ready <- d:
-		return true
-	case <-st.done:
-		return false
-	}
+	return n
 }
 
 // nacked works out a nack. It settles the message only once the broker
@@ -78,7 +75,16 @@ func (st *consumerState) nacked(d *delivery, s settlement) {
 		return
 	}
 	m.ReconsumeTimes++
-	st.handOut(m, d.fullTopic, d.h) // false: closed, the callback returns at close
+	st.redeliver(d)
+}
+
+// redeliver hands a nacked message out again as a new delivery of its
+// handover (the callback returns at close if the consumer closes first).
+func (st *consumerState) redeliver(d *delivery) {
+	if st.closing.Load() || st.window.take(1, st.done) == 0 {
+		return
+	}
+	st.ready <- &delivery{id: st.nextID.Add(1), msg: d.msg, fullTopic: d.fullTopic, h: d.h}
 }
 
 // handBack is the callback's result for messages the caller did not settle
@@ -304,4 +310,55 @@ func (st *consumerState) noAutoCreate(admin *adminState) bool {
 		}
 	}
 	return true
+}
+
+// window counts the messages handed out and not settled (max_inflight).
+// A callback takes room for several messages at once, so that settling a
+// poll's worth of messages wakes about one waiting callback per SDK batch,
+// not one per message; waiters are served in order.
+type window struct {
+	mu      sync.Mutex
+	free    int
+	waiters []*windowWaiter
+}
+
+type windowWaiter struct {
+	want, got int
+	ready     chan struct{} // buffered: signalled once got is set
+}
+
+// take waits until the window has room and takes room for up to n
+// messages (at least one); 0 when done is closed first.
+func (w *window) take(n int, done <-chan struct{}) int {
+	w.mu.Lock()
+	if w.free > 0 && len(w.waiters) == 0 {
+		k := min(n, w.free)
+		w.free -= k
+		w.mu.Unlock()
+		return k
+	}
+	ww := &windowWaiter{want: n, ready: make(chan struct{}, 1)}
+	w.waiters = append(w.waiters, ww)
+	w.mu.Unlock()
+	select {
+	case <-ww.ready:
+		return ww.got
+	case <-done:
+		return 0 // closed: the window no longer matters
+	}
+}
+
+// give returns room for n messages and hands it to the waiters in order.
+func (w *window) give(n int) {
+	w.mu.Lock()
+	w.free += n
+	for w.free > 0 && len(w.waiters) > 0 {
+		ww := w.waiters[0]
+		w.waiters[0] = nil
+		w.waiters = w.waiters[1:]
+		ww.got = min(ww.want, w.free)
+		w.free -= ww.got
+		ww.ready <- struct{}{}
+	}
+	w.mu.Unlock()
 }
