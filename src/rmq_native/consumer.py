@@ -48,7 +48,8 @@ class Consumer(NativeClient):
             redeliveries (-1: 16) the next nack drops it with a warning on the
             ``rmq_native`` logger. A nack the broker does not confirm (e.g. a
             read-only broker) keeps the message: it comes back after the delay.
-        max_inflight: messages per topic handed out and not yet settled.
+        max_inflight: messages handed out (or fetched for this consumer) and
+            not yet settled, all topics together.
         batch_size: messages fetched from the library per call.
         orderly: deliver each queue's messages strictly in order.
         trace: record every delivery in the broker's message trace topic
