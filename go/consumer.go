@@ -1,6 +1,7 @@
 package main
 
 /*
+#include <stdlib.h>
 #include "rmq_native.h"
 */
 import "C"
@@ -50,12 +51,25 @@ type settlement struct {
 }
 
 // delivery is one message waiting for the caller, or handed to it and
-// waiting for its settlement. The SDK's consume goroutine blocks until then.
+// waiting for its settlement.
 type delivery struct {
-	id     uint64
-	msg    *primitive.MessageExt
-	result chan settlement // buffered: settling never blocks
+	id        uint64
+	msg       *primitive.MessageExt
+	fullTopic string    // the topic with the namespace (send-backs)
+	h         *handover // the SDK callback the message came with
 }
+
+// handover is one SDK callback's messages (one, or up to batchMax in
+// concurrent mode): the callback returns once every one is settled.
+type handover struct {
+	left atomic.Int32  // messages not settled yet
+	all  chan struct{} // buffered: signalled when left reaches 0
+}
+
+// batchMax is the most messages one SDK callback hands over in concurrent
+// mode (the SDK's pull batch). Orderly mode hands over one at a time, so a
+// message nacked is redelivered before the next of its queue is handed out.
+const batchMax = 32
 
 type consumerState struct {
 	c               rocketmq.PushConsumer
@@ -69,6 +83,7 @@ type consumerState struct {
 	maxReconsumeSet int32                    // max_reconsume_times, -1 when not given
 	fault           atomic.Pointer[rmqError] // a persistent pull problem (see watch)
 	ready           chan *delivery           // bounded: messages waiting for rmq_consumer_poll
+	window          *window                  // messages handed out and not settled (max_inflight)
 	done            chan struct{}            // closed when the consumer is closed
 	closing         atomic.Bool
 	closeOnce       sync.Once
@@ -80,24 +95,50 @@ type consumerState struct {
 	pending map[uint64]*delivery // handed to the caller, not yet settled
 }
 
+// settle applies the caller's verdict to a delivery it was handed. An ack
+// settles the message; a nack is worked out on a goroutine of its own (see
+// nacked), so that the caller never waits.
+// The caller returns the delivery's room in the window (window.give), once
+// for all the deliveries it settles at a time.
 func (st *consumerState) settle(d *delivery, s settlement) {
-	st.lastSettle.Store(time.Now().UnixNano())
-	d.result <- s
+	if s.kind == C.RMQ_ACK {
+		d.h.settled()
+		return
+	}
+	goSafe("nack", func() { st.nacked(d, s) })
+}
+
+// settled counts one message of the handover as settled.
+func (h *handover) settled() {
+	if h.left.Add(-1) == 0 {
+		h.all <- struct{}{}
+	}
 }
 
 // consume is the SDK callback: it hands each message to the caller through
-// the bounded ready channel and blocks until the caller settled it (see
-// deliver) or the consumer closes (then the message is redelivered: its
-// offset is never committed). It returns ConsumeSuccess only for settled
-// messages, so the SDK's own unchecked send-back never runs.
+// the bounded ready channel (each one a delivery of its own, settled on its
+// own) and blocks until the caller settled every one (see settle), or the
+// consumer closes (then the messages are redelivered: their offsets are
+// never committed). It returns ConsumeSuccess only when every message is
+// settled, so the SDK commits no offset past an unsettled message and its
+// own unchecked send-back never runs.
 func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-	for _, m := range msgs {
-		if !st.deliver(m) {
+	h := &handover{all: make(chan struct{}, 1)}
+	h.left.Store(int32(len(msgs)))
+	for i := 0; i < len(msgs); {
+		n := st.handOut(msgs[i:], h)
+		if n == 0 {
 			<-st.done
-			return st.handBack(m), nil
+			return st.handBack(msgs), nil
 		}
+		i += n
 	}
-	return consumer.ConsumeSuccess, nil
+	select {
+	case <-h.all:
+		return consumer.ConsumeSuccess, nil
+	case <-st.done:
+		return st.handBack(msgs), nil
+	}
 }
 
 // delayLevelMillis is the broker's default delay for a level (1s 5s 10s
@@ -162,11 +203,15 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 	if err != nil {
 		return nil, err
 	}
+	batchSize := batchMax
+	if cfg.Orderly {
+		batchSize = 1
+	}
 	opts := []consumer.Option{
 		consumer.WithNameServer(addrs),
 		consumer.WithGroupName(cfg.Group),
 		consumer.WithInstance(instance),
-		consumer.WithConsumeMessageBatchMaxSize(1),
+		consumer.WithConsumeMessageBatchMaxSize(batchSize),
 		consumer.WithConsumeGoroutineNums(inflight),
 		consumer.WithConsumerOrder(cfg.Orderly),
 	}
@@ -222,6 +267,7 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 		group:           cfg.Group,
 		maxReconsumeSet: -1,
 		ready:           make(chan *delivery, inflight),
+		window:          &window{free: inflight},
 		done:            make(chan struct{}),
 		pending:         map[uint64]*delivery{},
 		creds:           creds,
@@ -361,14 +407,32 @@ func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t,
 			st.pending[d.id] = d
 		}
 		st.mu.Unlock()
-		var buf []byte
-		for _, d := range batch {
-			buf = encodeMessageRecord(buf, d.id, d.msg)
-		}
-		export(buf, out, outLen)
+		exportDeliveries(batch, out, outLen)
 		*outCount = C.int32_t(len(batch))
 		return nil
 	})
+}
+
+// exportDeliveries encodes the deliveries' records (wire.go) straight into
+// one buffer of the C heap, sized first (the caller frees it with rmq_free).
+func exportDeliveries(batch []*delivery, out **C.uint8_t, outLen *C.int64_t) {
+	fields := make([][7]string, len(batch))
+	total := 0
+	for i, d := range batch {
+		fields[i] = messageFields(d.msg)
+		total += messageRecordSize(d.msg, &fields[i])
+	}
+	p := C.malloc(C.size_t(total))
+	buf := unsafe.Slice((*byte)(p), total)[:0]
+	for i, d := range batch {
+		buf = appendMessageRecord(buf, d.id, d.msg, fields[i])
+	}
+	if len(buf) != total || unsafe.SliceData(buf) != (*byte)(p) {
+		C.free(p)
+		panic("rmq_native: message records do not fill the buffer sized for them")
+	}
+	*out = (*C.uint8_t)(p)
+	*outLen = C.int64_t(total)
 }
 
 // rmq_consumer_ack: see rmq_native.h.
@@ -400,6 +464,10 @@ func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int
 			}
 		}
 		st.mu.Unlock()
+		if settled > 0 {
+			st.window.give(settled)
+			st.lastSettle.Store(time.Now().UnixNano())
+		}
 		if outSettled != nil {
 			*outSettled = C.int32_t(settled)
 		}

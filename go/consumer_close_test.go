@@ -70,10 +70,12 @@ func TestCloseUnderTraffic(t *testing.T) {
 		received := 0
 		end := time.Now().Add(4 * time.Second)
 		for time.Now().Before(end) {
-			for _, d := range takeBatch(st.ready, 8, 100*time.Millisecond, st.done) {
+			batch := takeBatch(st.ready, 8, 100*time.Millisecond, st.done)
+			for _, d := range batch {
 				received++
 				st.settle(d, settlement{kind: 0}) // ack
 			}
+			st.window.give(len(batch))
 		}
 		// some taken and never settled while closing
 		_ = takeBatch(st.ready, 8, 100*time.Millisecond, st.done)

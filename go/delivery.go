@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
@@ -25,14 +26,9 @@ const sendBackTimeout = 3 * time.Second
 // delay level is delivered again (the Java client's default).
 const orderlyPause = time.Second
 
-// deliver hands one message to the caller until it is settled. An ack
-// settles it; a nack settles it only once the broker confirmed the
-// send-back (or, in broadcasting mode, when it is dropped after
-// max_reconsume_times local redeliveries). Otherwise the message stays here,
-// its offset uncommitted, and is handed out again after the delay with
-// reconsume_times + 1 (the Java client's "consume later"). False: the
-// consumer closed first (the message is redelivered by the broker).
-func (st *consumerState) deliver(m *primitive.MessageExt) bool {
+// prepare readies a message of the SDK for the caller and returns its topic
+// as the broker knows it (with the namespace).
+func (st *consumerState) prepare(m *primitive.MessageExt) string {
 	// The SDK's expiry path (ConsumeTimeout) sends a message back unchecked
 	// once its CONSUME_START_TIME is old; without the property it never does.
 	m.RemoveProperty(primitive.PropertyConsumeStartTime)
@@ -41,51 +37,66 @@ func (st *consumerState) deliver(m *primitive.MessageExt) bool {
 		// the SDK (v2.1.2) leaves the namespace on the topic
 		m.Topic = strings.TrimPrefix(m.Topic, st.namespace+"%")
 	}
-	for {
-		s, ok := st.handOut(m)
-		if !ok {
-			return false
-		}
-		if s.kind == C.RMQ_ACK || st.settleNack(m, fullTopic, s.delay) {
-			return true
-		}
-		select {
-		case <-time.After(st.redeliveryDelay(m, s.delay)):
-		case <-st.done:
-			return false
-		}
-		m.ReconsumeTimes++
-	}
+	return fullTopic
 }
 
-// handOut gives the message to rmq_consumer_poll and waits for its
-// settlement; false when the consumer closed first.
-func (st *consumerState) handOut(m *primitive.MessageExt) (settlement, bool) {
+// handOut gives messages of the handover h to rmq_consumer_poll, each as a
+// delivery of its own, as many as the window has room for once it has room
+// for one, and returns how many; 0 when the consumer closed first (the
+// messages are redelivered by the broker).
+func (st *consumerState) handOut(msgs []*primitive.MessageExt, h *handover) int {
 	if st.closing.Load() {
-		return settlement{}, false
+		return 0
 	}
-	d := &delivery{id: st.nextID.Add(1), msg: m, result: make(chan settlement, 1)}
-	select {
-	case st.ready <- d:
-	case <-st.done:
-		return settlement{}, false
+	n := st.window.take(len(msgs), st.done)
+	for _, m := range msgs[:n] {
+		fullTopic := st.prepare(m)
+		d := &delivery{id: st.nextID.Add(1), msg: m, fullTopic: fullTopic, h: h}
+		st.ready <- d // never blocks: ready holds at most the window's messages
 	}
-	select {
-	case s := <-d.result:
-		return s, true
-	case <-st.done:
-		return settlement{}, false
-	}
+	return n
 }
 
-// handBack is the callback's result for a message the caller never settled
+// nacked works out a nack. It settles the message only once the broker
+// confirmed the send-back (or, in broadcasting mode, when it is dropped
+// after max_reconsume_times local redeliveries; see settleNack). Otherwise
+// the message stays with its handover, its offset uncommitted, and is
+// handed out again after the delay with reconsume_times + 1 (the Java
+// client's "consume later"), unless the consumer closes first.
+func (st *consumerState) nacked(d *delivery, s settlement) {
+	m := d.msg
+	if st.settleNack(m, d.fullTopic, s.delay) {
+		d.h.settled()
+		return
+	}
+	select {
+	case <-time.After(st.redeliveryDelay(m, s.delay)):
+	case <-st.done:
+		return
+	}
+	m.ReconsumeTimes++
+	st.redeliver(d)
+}
+
+// redeliver hands a nacked message out again as a new delivery of its
+// handover (the callback returns at close if the consumer closes first).
+func (st *consumerState) redeliver(d *delivery) {
+	if st.closing.Load() || st.window.take(1, st.done) == 0 {
+		return
+	}
+	st.ready <- &delivery{id: st.nextID.Add(1), msg: d.msg, fullTopic: d.fullTopic, h: d.h}
+}
+
+// handBack is the callback's result for messages the caller did not settle
 // because the consumer closed. The SDK has dropped the queue by then (close
 // shuts it down before releasing the callbacks), so it neither commits nor
 // sends anything back; in orderly mode reconsume_times is reset so that the
 // SDK's dead-letter check can never fire.
-func (st *consumerState) handBack(m *primitive.MessageExt) consumer.ConsumeResult {
+func (st *consumerState) handBack(msgs []*primitive.MessageExt) consumer.ConsumeResult {
 	if st.orderly {
-		m.ReconsumeTimes = 0
+		for _, m := range msgs {
+			m.ReconsumeTimes = 0
+		}
 		return consumer.SuspendCurrentQueueAMoment
 	}
 	return consumer.ConsumeRetryLater
@@ -299,4 +310,55 @@ func (st *consumerState) noAutoCreate(admin *adminState) bool {
 		}
 	}
 	return true
+}
+
+// window counts the messages handed out and not settled (max_inflight).
+// A callback takes room for several messages at once, so that settling a
+// poll's worth of messages wakes about one waiting callback per SDK batch,
+// not one per message; waiters are served in order.
+type window struct {
+	mu      sync.Mutex
+	free    int
+	waiters []*windowWaiter
+}
+
+type windowWaiter struct {
+	want, got int
+	ready     chan struct{} // buffered: signalled once got is set
+}
+
+// take waits until the window has room and takes room for up to n
+// messages (at least one); 0 when done is closed first.
+func (w *window) take(n int, done <-chan struct{}) int {
+	w.mu.Lock()
+	if w.free > 0 && len(w.waiters) == 0 {
+		k := min(n, w.free)
+		w.free -= k
+		w.mu.Unlock()
+		return k
+	}
+	ww := &windowWaiter{want: n, ready: make(chan struct{}, 1)}
+	w.waiters = append(w.waiters, ww)
+	w.mu.Unlock()
+	select {
+	case <-ww.ready:
+		return ww.got
+	case <-done:
+		return 0 // closed: the window no longer matters
+	}
+}
+
+// give returns room for n messages and hands it to the waiters in order.
+func (w *window) give(n int) {
+	w.mu.Lock()
+	w.free += n
+	for w.free > 0 && len(w.waiters) > 0 {
+		ww := w.waiters[0]
+		w.waiters[0] = nil
+		w.waiters = w.waiters[1:]
+		ww.got = min(ww.want, w.free)
+		w.free -= ww.got
+		ww.ready <- struct{}{}
+	}
+	w.mu.Unlock()
 }

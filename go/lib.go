@@ -32,24 +32,26 @@ const Version = "0.1.0"
 // timeout is 0; done ends the wait early), then takes what is already
 // there, up to max items without waiting again.
 func takeBatch[T any](ch <-chan T, max int, timeout time.Duration, done <-chan struct{}) []T {
-	var batch []T
-	if timeout <= 0 {
-		select {
-		case x := <-ch:
-			batch = append(batch, x)
-		default:
+	var first T
+	select {
+	case first = <-ch: // ready: no timer
+	default:
+		if timeout <= 0 {
+			return nil
 		}
-	} else {
 		t := time.NewTimer(timeout)
+		defer t.Stop()
 		select {
-		case x := <-ch:
-			batch = append(batch, x)
+		case first = <-ch:
 		case <-t.C:
+			return nil
 		case <-done:
+			return nil
 		}
-		t.Stop()
 	}
-	for len(batch) > 0 && len(batch) < max {
+	batch := make([]T, 1, min(max, 1+len(ch)))
+	batch[0] = first
+	for len(batch) < max {
 		select {
 		case x := <-ch:
 			batch = append(batch, x)

@@ -274,8 +274,9 @@ int32_t rmq_tx_check_reply(uint64_t producer, uint64_t check_id,
  *                      "expression": e}, ...] (required, non-empty),
  *   "instance_name", "model" ("clustering"|"broadcasting"),
  *   "from_where" ("last"|"first"|"timestamp"), "timestamp" (yyyyMMddHHmmss),
- *   "max_reconsume_times", "max_inflight" (messages handed to the caller and
- *   not yet acknowledged, per topic), "pull_batch_size", "namespace",
+ *   "max_reconsume_times", "max_inflight" (messages waiting for or handed
+ *   to the caller and not yet settled, all topics together),
+ *   "pull_batch_size", "namespace",
  *   "access_key", "secret_key", "orderly" (bool).
  * Every "sql92" subscription is compiled by a master broker first
  * (CHECK_CLIENT_CONFIG): a bad expression, or a broker without SQL92

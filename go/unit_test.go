@@ -1,7 +1,8 @@
 package main
 
 // Unit tests of the library's pure logic: error classification, argument
-// checks, name-server parsing, takeBatch and the operations parsers. No
+// checks, name-server parsing, takeBatch, the consumer's window and the
+// operations parsers. No
 // broker: everything here runs in `go test ./...`.
 
 import (
@@ -204,6 +205,34 @@ func TestTakeBatch(t *testing.T) {
 	start = time.Now()
 	if got := takeBatch(ch, 5, 10*time.Second, done); len(got) != 0 || time.Since(start) > 5*time.Second {
 		t.Errorf("done ends the wait: %v after %v", got, time.Since(start))
+	}
+}
+
+// The window hands out room for several messages at once, serves waiters
+// in order, and lets a waiter go when done is closed.
+func TestWindow(t *testing.T) {
+	done := make(chan struct{})
+	w := &window{free: 4}
+	if got := w.take(3, done); got != 3 {
+		t.Fatalf("take(3) of 4 free = %d", got)
+	}
+	if got := w.take(3, done); got != 1 {
+		t.Fatalf("take(3) of 1 free = %d, want the 1 there is", got)
+	}
+	first, second := make(chan int), make(chan int)
+	go func() { first <- w.take(2, done) }()
+	time.Sleep(20 * time.Millisecond) // first waits before second
+	go func() { second <- w.take(5, done) }()
+	time.Sleep(20 * time.Millisecond)
+	w.give(4) // 2 to the first waiter, the 2 left to the second
+	if a, b := <-first, <-second; a != 2 || b != 2 {
+		t.Fatalf("give(4) to waiters of 2 and 5 = %d, %d; want 2, 2", a, b)
+	}
+	go func() { first <- w.take(1, done) }()
+	time.Sleep(20 * time.Millisecond)
+	close(done)
+	if got := <-first; got != 0 {
+		t.Fatalf("take after close = %d, want 0", got)
 	}
 }
 

@@ -44,6 +44,49 @@ func appendField(buf []byte, s string) []byte {
 // the uint64 id (a delivery id, a transaction check id, or 0 for messages
 // with nothing to settle), then the message.
 func encodeMessageRecord(buf []byte, id uint64, m *primitive.MessageExt) []byte {
+	return appendMessageRecord(buf, id, m, messageFields(m))
+}
+
+// messageHeadSize is the fixed part of a message record: id, queue,
+// reconsume times, three int64s and eight lengths.
+const messageHeadSize = 8 + 4 + 4 + 3*8 + 8*4
+
+// userProperties are the message's properties that are not RocketMQ's own,
+// encoded as the record's properties field (key NUL value NUL ...).
+func userProperties(m *primitive.MessageExt) string {
+	var props strings.Builder
+	for k, v := range m.GetProperties() {
+		if !isSystemProperty(k) {
+			props.WriteString(k)
+			props.WriteByte(0)
+			props.WriteString(v)
+			props.WriteByte(0)
+		}
+	}
+	return props.String()
+}
+
+// messageFields are the record's text fields in their order.
+func messageFields(m *primitive.MessageExt) [7]string {
+	brokerName := ""
+	if m.Queue != nil {
+		brokerName = m.Queue.BrokerName
+	}
+	return [7]string{m.Topic, m.GetTags(), m.GetKeys(), m.MsgId, m.OffsetMsgId, brokerName, userProperties(m)}
+}
+
+// messageRecordSize is the size of the record appendMessageRecord appends.
+func messageRecordSize(m *primitive.MessageExt, fields *[7]string) int {
+	n := messageHeadSize + len(m.Body)
+	for _, f := range fields {
+		n += len(f)
+	}
+	return n
+}
+
+// appendMessageRecord is encodeMessageRecord with the text fields already
+// taken from the message (see messageFields).
+func appendMessageRecord(buf []byte, id uint64, m *primitive.MessageExt, fields [7]string) []byte {
 	buf = binary.LittleEndian.AppendUint64(buf, id)
 	queueID := 0
 	if m.Queue != nil {
@@ -54,20 +97,6 @@ func encodeMessageRecord(buf []byte, id uint64, m *primitive.MessageExt) []byte 
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.QueueOffset))
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.BornTimestamp))
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.StoreTimestamp))
-	brokerName := ""
-	if m.Queue != nil {
-		brokerName = m.Queue.BrokerName
-	}
-	var props strings.Builder
-	for k, v := range m.GetProperties() {
-		if !isSystemProperty(k) {
-			props.WriteString(k)
-			props.WriteByte(0)
-			props.WriteString(v)
-			props.WriteByte(0)
-		}
-	}
-	fields := [7]string{m.Topic, m.GetTags(), m.GetKeys(), m.MsgId, m.OffsetMsgId, brokerName, props.String()}
 	for _, f := range fields {
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(f)))
 	}

@@ -5,6 +5,7 @@ with the same values, so the encoders and decoders cannot drift."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ def test_message_records(name: str) -> None:
     for msg, want in zip(msgs, records):
         _check_message(msg, want)
         assert msg._settler is settler and not msg.settled
+        # the decoder sets the fields without __init__: every one of them
+        assert set(vars(msg)) == {f.name for f in dataclasses.fields(Message)}
 
 
 def test_message_records_end_where_the_buffer_ends() -> None:

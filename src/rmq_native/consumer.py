@@ -48,7 +48,8 @@ class Consumer(NativeClient):
             redeliveries (-1: 16) the next nack drops it with a warning on the
             ``rmq_native`` logger. A nack the broker does not confirm (e.g. a
             read-only broker) keeps the message: it comes back after the delay.
-        max_inflight: messages per topic handed out and not yet settled.
+        max_inflight: messages handed out (or fetched for this consumer) and
+            not yet settled, all topics together.
         batch_size: messages fetched from the library per call.
         orderly: deliver each queue's messages strictly in order.
         trace: record every delivery in the broker's message trace topic
@@ -288,7 +289,11 @@ class Consumer(NativeClient):
         _ffi.check(_ffi.lib().rmq_consumer_poll(self._h(), self._batch, ms, out, out_len, count))
         if count[0] == 0:
             return []
-        return _wire.messages(_ffi.take_buffer(out[0], out_len[0]), count[0], self)
+        ptr = out[0]
+        try:  # decoded from the library's buffer itself: one copy of each body
+            return _wire.messages(ffi.buffer(ptr, out_len[0]), count[0], self)
+        finally:
+            _ffi.lib().rmq_free(ptr)
 
     def _give_back(self, msg: Message) -> None:
         """An unsettled message taken by :meth:`_take` goes back to the front
