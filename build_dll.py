@@ -117,8 +117,21 @@ def _go_build(target: str, out_dir: Path, extra_env: dict) -> Path:
     # cgo writes a generated header next to the library; the package ships
     # the hand-written contract instead.
     out.with_suffix(".h").unlink(missing_ok=True)
-    shutil.copyfile(GO_DIR / HEADER, out_dir / HEADER)
+    install_header(out_dir)
     return out
+
+
+def install_header(out_dir: Path) -> None:
+    """Copy the header next to the library, with the cffi declarations made
+    from it (rmq_native/_ffi_decls.py: the package then needs no C parser at
+    run time)."""
+    shutil.copyfile(GO_DIR / HEADER, out_dir / HEADER)
+    sys.path.insert(0, str(PKG_DIR.parent))
+    try:
+        from rmq_native._ffi import write_declarations
+    finally:
+        sys.path.pop(0)
+    write_declarations(out_dir / HEADER, out_dir)
 
 
 # ---- release (cross) builds ------------------------------------------------
@@ -211,7 +224,7 @@ def _release_build(target: str, out_dir: Path, force: bool) -> Path:
     stamp = out.with_name(out.name + ".stamp")
     if not force and out.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         print(f"build_dll: {out.name} is up to date", flush=True)
-        shutil.copyfile(GO_DIR / HEADER, out_dir / HEADER)
+        install_header(out_dir)
         return out
     t0 = time.monotonic()
     _go_build(target, out_dir, env)

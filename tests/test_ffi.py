@@ -202,3 +202,28 @@ def test_fork_child_of_a_parent_that_never_loaded_the_library_can_use_it(rocketm
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "PYTHONPATH": str(Path(rmq_native.__file__).parents[1])})
     assert r.returncode == 0, (r.stdout, r.stderr[-2000:])
+
+
+def test_declarations_are_generated_from_the_header(tmp_path: Path) -> None:
+    """build_dll.py writes _ffi_decls.py from the header (no C parser at run
+    time); the package uses it only while it matches the header."""
+    from cffi import FFI
+
+    assert not isinstance(_ffi.ffi, FFI), "_ffi_decls.py is missing or stale: run python build_dll.py"
+    out = _ffi.write_declarations(_ffi.HEADER, tmp_path)
+    assert out.read_text() == (_ffi.HEADER.parent / "_ffi_decls.py").read_text()
+    # a header that changed after the build is parsed at load instead
+    code = textwrap.dedent(
+        """
+        import sys
+        from pathlib import Path
+        from cffi import FFI
+        from rmq_native import _ffi
+        header = Path(sys.argv[1])
+        header.write_text(_ffi.HEADER.read_text() + "\\n/* changed */\\n")
+        _ffi.HEADER = header
+        assert isinstance(_ffi._declarations(), FFI)
+        """
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "rmq_native.h")], check=True,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))

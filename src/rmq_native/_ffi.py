@@ -1,19 +1,27 @@
 """The only module that touches the native library.
 
-It holds the cffi (ABI mode) declarations, read from the hand-written C
-header shipped next to the library, and loads the library lazily, by
-absolute path, once per process. A Go shared library can never be
-unloaded, so it is kept for the life of the process.
+It holds the cffi (ABI mode) declarations of the hand-written C header
+shipped next to the library, and loads the library lazily, by absolute
+path, once per process. A Go shared library can never be unloaded, so it is
+kept for the life of the process.
+
+The declarations come from ``_ffi_decls.py``, which ``build_dll.py`` writes
+next to the header (cffi's out-of-line ABI mode: the header parsed once, at
+build time). Parsing it at run time imports cffi's C parser (pycparser),
+which cost about 130 ms of CPU and 5 MiB at every start; that is still done
+when the module is missing or was made from another header.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import re
 import struct
 import sys
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +36,48 @@ HEADER = _HERE / "rmq_native.h"
 _EXT = {"linux": "so", "windows": "dll", "darwin": "dylib"}
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
-ffi: Any = FFI()  # typed loosely: cdata types are only known at run time
+DECLS_MODULE = "_ffi_decls"
+"""The generated declarations (see :func:`write_declarations`)."""
+
+
+def header_digest(text: str) -> str:
+    """What ties the generated declarations to the header they were made
+    from (a checksum against stale files, not a security check; hashlib
+    would load OpenSSL, 2 MiB, at every start)."""
+    data = text.encode("utf-8")
+    return f"{len(data)}-{zlib.crc32(data):08x}"
+
+
+def write_declarations(header: Path, out_dir: Path) -> Path:
+    """Write ``_ffi_decls.py`` (cffi out-of-line ABI mode) for header into
+    out_dir; build_dll.py calls it next to the header it copies."""
+    text = header.read_text(encoding="utf-8")
+    builder = FFI()
+    builder.cdef(cdef_from_header(text))
+    builder.set_source(f"rmq_native.{DECLS_MODULE}", None)
+    out = Path(out_dir) / f"{DECLS_MODULE}.py"
+    tmp = out.with_suffix(".tmp")
+    builder.emit_python_code(str(tmp))
+    with open(tmp, "a", encoding="utf-8") as f:
+        f.write(f"\nHEADER_DIGEST = {header_digest(text)!r}\n")
+    os.replace(tmp, out)
+    return out
+
+
+def _declarations() -> Any:
+    """The generated declarations when they match the header, else a blank
+    FFI that :func:`_load` fills by parsing the header."""
+    try:
+        text = HEADER.read_text(encoding="utf-8")
+        decls = importlib.import_module(f"{__package__}.{DECLS_MODULE}")  # written by build_dll.py
+        if getattr(decls, "HEADER_DIGEST", None) == header_digest(text):
+            return decls.ffi
+    except (OSError, ImportError):
+        pass
+    return FFI()
+
+
+ffi: Any = _declarations()  # typed loosely: cdata types are only known at run time
 _lib: Any = None
 _lock = threading.Lock()
 _forked = False
@@ -111,7 +160,8 @@ def _load() -> Any:
             + ". Install a wheel for your platform, or build it from source with "
             "'python build_dll.py' (needs Go and a C compiler)."
         )
-    ffi.cdef(cdef_from_header(HEADER.read_text(encoding="utf-8")))
+    if isinstance(ffi, FFI):  # not the generated declarations: parse the header now
+        ffi.cdef(cdef_from_header(HEADER.read_text(encoding="utf-8")))
     global _runtime_started
     try:
         lib = ffi.dlopen(str(path))
