@@ -72,7 +72,7 @@ class Producer(ProducerBase):
             compress_over=compress_over, compress_level=compress_level, max_message_size=max_message_size,
             trace=trace, trace_topic=trace_topic,
         )
-        self._futures: dict[int, tuple[str, concurrent.futures.Future[SendResult]]] = {}
+        self._futures: dict[int, tuple[str, _completions.SendFuture, Any]] = {}  # token -> (topic, future, stats op)
         self._futures_lock = threading.Lock()
         self._tokens = itertools.count(1)
         self._pump: threading.Thread | None = None
@@ -237,12 +237,10 @@ class Producer(ProducerBase):
         except BaseException as e:
             op.fail(e)
             raise
-        fut: concurrent.futures.Future[SendResult] = concurrent.futures.Future()
-        fut.set_running_or_notify_cancel()
-        fut.add_done_callback(op.future_done)
+        fut = _completions.SendFuture()  # counted in stats by resolve_futures, before it resolves
         token = next(self._tokens)
         with self._futures_lock:
-            self._futures[token] = (topic, fut)
+            self._futures[token] = (topic, fut, op)
             if self._pump is None:
                 self._pump = _pump.start(self, "rmq_producer_poll_completions", 512, _completions.resolve_futures,
                                          "rmq_native-completions")
@@ -261,7 +259,7 @@ class Producer(ProducerBase):
 
         def idle(ms: int) -> bool:
             with self._futures_lock:
-                pending = [f for _, f in self._futures.values()]
+                pending = [f for _, f, _ in self._futures.values()]
             if not pending:
                 return True
             concurrent.futures.wait(pending, timeout=ms / 1000)
@@ -341,5 +339,7 @@ class Producer(ProducerBase):
             self._pump.join(2)  # it may hold outcomes it took before the handle went
         with self._futures_lock:
             left, self._futures = self._futures, {}
-        for _, fut in left.values():
-            fut.set_exception(ClosedError("rmq_native: producer closed before the send completed"))
+        for _, fut, op in left.values():
+            err = ClosedError("rmq_native: producer closed before the send completed")
+            op.fail(err)
+            fut.set_exception(err)
