@@ -12,7 +12,7 @@ import "sync"
 // handles maps every open handle to its object (*producerState,
 // *consumerState, *adminState).
 var (
-	handleMu   sync.Mutex
+	handleMu   sync.RWMutex // read-locked by the lookup every call makes
 	handles    = map[uint64]interface{}{}
 	nextHandle uint64
 )
@@ -28,8 +28,8 @@ func newHandle(v interface{}) uint64 {
 
 // lookup returns the object of a handle.
 func lookup(h C.uint64_t) (interface{}, bool) {
-	handleMu.Lock()
-	defer handleMu.Unlock()
+	handleMu.RLock()
+	defer handleMu.RUnlock()
 	v, ok := handles[uint64(h)]
 	return v, ok
 }

@@ -30,6 +30,25 @@ from .stats import ProducerStats
 
 _attached: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
+_topics: dict[str, bytes] = {}  # checked topic -> its UTF-8 bytes (topic_bytes)
+_TOPICS_MAX = 4096
+
+
+def topic_bytes(topic: str) -> bytes:
+    """A topic checked (check_topic) and encoded, cached: a producer sends to
+    few topics, so this skips the regular expression and the encoding on
+    almost every send."""
+    try:
+        b = _topics.get(topic)
+    except TypeError:  # unhashable: check_topic says what is wrong
+        b = None
+    if b is None or type(topic) is not str:
+        b = check_topic(topic).encode("utf-8")
+        if len(_topics) >= _TOPICS_MAX:
+            _topics.clear()
+        _topics[topic] = b
+    return b
+
 
 def attach(struct: Any, buffers: list[Any]) -> None:
     """Keep buffers alive exactly as long as struct (a cdata that owns its
@@ -37,19 +56,29 @@ def attach(struct: Any, buffers: list[Any]) -> None:
     _attached[struct] = buffers
 
 
+_STATUS = {s.value: s for s in SendStatus}
+_new = object.__new__
+
+
 def _result(topic: str, out: Any, msg_ids: tuple[str, ...] = ()) -> SendResult:
+    """The SendResult of a filled ``rmq_send_result``. Built without the frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field, 2-3 µs a
+    send): the same fields, set at once; SendResult has no ``__post_init__``."""
     string = _ffi.ffi.string
-    return SendResult(
+    status = out.status
+    r = _new(SendResult)
+    r.__dict__.update(
         topic=topic,
         msg_id=string(out.msg_id).decode(),
         queue_id=out.queue_id,
         queue_offset=out.queue_offset,
-        status=SendStatus(out.status),
+        status=_STATUS[status] if status in _STATUS else SendStatus(status),
         offset_msg_id=string(out.offset_msg_id).decode(),
         broker_name=string(out.broker_name).decode("utf-8", "replace"),
         transaction_id=string(out.transaction_id).decode(),
         msg_ids=msg_ids,
     )
+    return r
 
 
 _MAX_DELAY = 10 * 365 * 86400  # the broker itself accepts far less (days)
@@ -111,6 +140,7 @@ class ProducerBase(NativeClient):
             if s is not None:
                 check_text(n, s)
         self._send_timeout = timeout
+        self._send_timeout_ms = to_ms(timeout)
         self._max_message_size = max_message_size or MAX_MESSAGE_SIZE
         self.name_server = name_server
         self.group = group
@@ -157,7 +187,9 @@ class ProducerBase(NativeClient):
         return self._stats.snapshot()
 
     def _timeout_ms(self, timeout: float | None) -> int:
-        t = self._send_timeout if timeout is None else check_timeout("timeout", timeout)
+        if timeout is None:
+            return self._send_timeout_ms
+        t = check_timeout("timeout", timeout)
         return to_ms(t or 0)
 
     def _fill(
@@ -172,8 +204,9 @@ class ProducerBase(NativeClient):
         deliver_at_ms: int = 0,
         sharding_key: str | None = None,
     ) -> list[Any]:
-        """Validate one message and fill the ``rmq_message`` struct m; returns
-        the buffers it points to (bind them to m's owner with :func:`attach`)."""
+        """Validate one message and fill the ``rmq_message`` struct m (all
+        zero: as ``ffi.new`` makes it); returns the buffers it points to (bind
+        them to m's owner with :func:`attach`)."""
         body_b = to_body(body)
         if not body_b:
             raise InvalidArgumentError("message body must not be empty")
@@ -193,22 +226,39 @@ class ProducerBase(NativeClient):
             if delay_level and deliver_at_ms:
                 raise InvalidArgumentError("give delay_level or a delivery time, not both")
         from_buffer = _ffi.ffi.from_buffer
-        bufs = [from_buffer(b) for b in (topic_b, body_b, tags_b, keys_b, props_b, shard_b)]
+        # an empty field stays (NULL, 0) as ffi.new made it: no buffer to make and keep
+        bufs = [from_buffer(topic_b), from_buffer(body_b)]
         m.topic, m.topic_len = bufs[0], len(topic_b)
         m.body, m.body_len = bufs[1], len(body_b)
-        m.tags, m.tags_len = bufs[2], len(tags_b)
-        m.keys, m.keys_len = bufs[3], len(keys_b)
-        m.properties, m.properties_len = bufs[4], len(props_b)
-        m.sharding_key, m.sharding_key_len = bufs[5], len(shard_b)
+        if tags_b:
+            bufs.append(from_buffer(tags_b))
+            m.tags, m.tags_len = bufs[-1], len(tags_b)
+        if keys_b:
+            bufs.append(from_buffer(keys_b))
+            m.keys, m.keys_len = bufs[-1], len(keys_b)
+        if props_b:
+            bufs.append(from_buffer(props_b))
+            m.properties, m.properties_len = bufs[-1], len(props_b)
+        if shard_b:
+            bufs.append(from_buffer(shard_b))
+            m.sharding_key, m.sharding_key_len = bufs[-1], len(shard_b)
         m.deliver_at_ms = deliver_at_ms
         m.delay_level = delay_level or 0
         return bufs
 
     def _message(self, topic: str, body: Any, **options: Any) -> Any:
         """A new ``rmq_message`` (cdata) for one send, its buffers bound to it."""
-        m = _ffi.ffi.new("rmq_message *")
-        deliver_at_ms = _deliver_at_ms(options.pop("deliver_at", None), options.pop("delay", None))
-        attach(m, self._fill(m, check_topic(topic).encode("utf-8"), body, deliver_at_ms=deliver_at_ms, **options))
+        m, bufs = self._message_buffers(topic, body, **options)
+        attach(m, bufs)
         return m
+
+    def _message_buffers(self, topic: str, body: Any, **options: Any) -> tuple[Any, list[Any]]:
+        """A new ``rmq_message`` (cdata) and the buffers it points to, for a
+        call that uses it only while the caller keeps both (the library
+        copies the message before the call returns)."""
+        m = _ffi.ffi.new("rmq_message *")
+        deliver_at, delay = options.pop("deliver_at", None), options.pop("delay", None)
+        deliver_at_ms = 0 if deliver_at is None and delay is None else _deliver_at_ms(deliver_at, delay)
+        return m, self._fill(m, topic_bytes(topic), body, deliver_at_ms=deliver_at_ms, **options)
 
 

@@ -134,8 +134,10 @@ class Producer(ProducerBase):
         """
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys)  # stats.py
         try:
-            m = self._message(topic, body, tags=tags, keys=keys, properties=properties, delay_level=delay_level,
-                                    deliver_at=deliver_at, delay=delay, sharding_key=sharding_key)
+            # m points into buffers, alive as long as this frame (the library copies during the call)
+            m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
+                                               delay_level=delay_level, deliver_at=deliver_at, delay=delay,
+                                               sharding_key=sharding_key)
             out = _ffi.ffi.new("rmq_send_result *")
             _ffi.check(_ffi.lib().rmq_producer_send(self._h(), m, self._timeout_ms(timeout), out))
         except BaseException as e:
@@ -159,8 +161,8 @@ class Producer(ProducerBase):
         fastest, but a message lost on the way is not reported."""
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys)  # stats.py
         try:
-            m = self._message(topic, body, tags=tags, keys=keys, properties=properties,
-                                    sharding_key=sharding_key)
+            m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
+                                               sharding_key=sharding_key)
             _ffi.check(_ffi.lib().rmq_producer_send_oneway(self._h(), m))
         except BaseException as e:
             op.fail(e)
