@@ -14,6 +14,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _ffi, _wire
+from ._producer_base import _STATUS
 from .errors import SendUnknownError, error_for_code
 from .message import SendResult, SendStatus
 
@@ -120,16 +121,14 @@ _RUNNING, _FINISHED = _futures_base.RUNNING, _futures_base.FINISHED
 
 
 def _send_result(topic: str, c: _wire.Completion) -> SendResult:
-    """A SendResult without the frozen dataclass's per-field __setattr__."""
+    """A SendResult without the frozen dataclass's per-field __setattr__ (as
+    _producer_base._result)."""
     r = object.__new__(SendResult)
     r.__dict__.update(topic=topic, msg_id=c.msg_id, queue_id=c.queue_id, queue_offset=c.queue_offset,
                       status=_STATUS[c.send_status] if c.send_status in _STATUS else SendStatus(c.send_status),
                       offset_msg_id=c.offset_msg_id, broker_name=c.broker_name, transaction_id=c.transaction_id,
                       msg_ids=())
     return r
-
-
-_STATUS = {s.value: s for s in SendStatus}
 
 
 def resolve_futures(producer: Producer, h: int, data: bytes, count: int) -> None:

@@ -233,9 +233,10 @@ class Producer(ProducerBase):
         """
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys, queued=True)  # stats.py
         try:
-            m = self._message(topic, body, tags=tags, keys=keys, properties=properties,
-                                    delay_level=delay_level, deliver_at=deliver_at, delay=delay,
-                                    sharding_key=sharding_key)
+            # m points into buffers, alive as long as this frame (the library copies during the call)
+            m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
+                                               delay_level=delay_level, deliver_at=deliver_at, delay=delay,
+                                               sharding_key=sharding_key)
         except BaseException as e:
             op.fail(e)
             raise
