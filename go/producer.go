@@ -43,9 +43,6 @@ type producerState struct {
 	start       func() error
 	shutdown    func() error
 	inflight    sync.WaitGroup  // asynchronous sends
-	qmu         sync.Mutex      // guards queue and senders
-	queue       []asyncJob      // asynchronous sends waiting for a sender
-	senders     int             // running sender goroutines
 	completions completionQueue // finished asynchronous sends
 	tx          *txListener     // transaction producers only
 	nameServers []string
@@ -257,18 +254,8 @@ func rmq_producer_close(h C.uint64_t) C.int32_t {
 		if st.tx != nil {
 			st.tx.close() // transactions still waiting end as UNKNOWN
 		}
-		// Asynchronous sends not started yet are not sent: they complete with
-		// RMQ_ERR_CLOSED. Sends already written are waited for (each bounded by
-		// its timeout) and report their real outcome.
-		st.qmu.Lock()
-		queued := st.queue
-		st.queue = nil
-		st.qmu.Unlock()
-		for _, j := range queued {
-			st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
-				err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
-			st.inflight.Done()
-		}
+		// Asynchronous sends are written when they start: each is waited for
+		// (bounded by its timeout) and reports its real outcome.
 		st.inflight.Wait()
 		st.mu.Lock()
 		st.closed = true
