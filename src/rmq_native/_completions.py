@@ -97,23 +97,34 @@ class SendFuture(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def _finish(self, result: Any, exception: BaseException | None) -> None:
         with _LOCK:
-            finished = self._state == _FINISHED
-            if not finished:
-                self._result, self._exception = result, exception
-                self._state = _FINISHED
-                cond = self._cond  # a waiter made it before the state changed, or sees FINISHED
+            cond = self._cond
+            if cond is None:  # nobody waits: a waiter that comes later sees the new state
+                finished = self._set(result, exception)
+        if cond is not None:
+            # a waiter checks the state under the Condition (concurrent.futures.wait,
+            # as_completed): change it and notify its waiters under it too
+            with cond:
+                with _LOCK:
+                    finished = self._set(result, exception)
+                if not finished:
+                    for waiter in self._waiters:
+                        if exception is None:
+                            waiter.add_result(self)
+                        else:
+                            waiter.add_exception(self)
+                    cond.notify_all()
         if finished:
             raise concurrent.futures.InvalidStateError(f"FINISHED: {self!r}")
-        if cond is not None:
-            with cond:
-                for waiter in self._waiters:
-                    if exception is None:
-                        waiter.add_result(self)
-                    else:
-                        waiter.add_exception(self)
-                cond.notify_all()
         if self._done_callbacks:
             self._invoke_callbacks()  # type: ignore[attr-defined]
+
+    def _set(self, result: Any, exception: BaseException | None) -> bool:
+        """Finish (the caller holds _LOCK); True if it was finished already."""
+        if self._state == _FINISHED:
+            return True
+        self._result, self._exception = result, exception
+        self._state = _FINISHED
+        return False
 
 
 _LOCK = threading.Lock()

@@ -15,8 +15,8 @@ import weakref
 from typing import Any, Iterable, Mapping, Union
 
 from . import _completions, _ffi, _pump, _request
-from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout, check_topic
-from ._producer_base import ProducerBase, _result, attach
+from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout
+from ._producer_base import ProducerBase, _result, topic_bytes
 from ._transaction import TransactionProducer
 from .errors import ClosedError, InvalidArgumentError
 from .message import Message, OutgoingMessage, SendResult
@@ -177,17 +177,26 @@ class Producer(ProducerBase):
         and properties. The whole batch must fit ``max_message_size``.
         Returns the batch's result; ``msg_ids`` lists every message id.
         """
-        topic_b = check_topic(topic).encode("utf-8")
+        topic_b = topic_bytes(topic)
         items = list(items)
         if not items:
             raise InvalidArgumentError("a batch needs at least one message")
         ffi = _ffi.ffi
+        from_buffer = ffi.from_buffer
         arr = ffi.new("rmq_message[]", len(items))
-        buffers: list[Any] = []
+        # arr points into these buffers, alive as long as this frame (the library copies during the call)
+        topic_buf = from_buffer(topic_b)
+        buffers: list[Any] = [topic_buf]
         for i, item in enumerate(items):
             try:
                 if isinstance(item, (bytes, bytearray, memoryview, str)):
-                    buffers += self._fill(arr[i], topic_b, item)
+                    # a plain body: only the body differs; every item shares the topic's buffer
+                    body_b = self._body(item)
+                    m = arr[i]
+                    buf = from_buffer(body_b)
+                    buffers.append(buf)
+                    m.topic, m.topic_len = topic_buf, len(topic_b)
+                    m.body, m.body_len = buf, len(body_b)
                 elif hasattr(item, "body"):
                     buffers += self._fill(arr[i], topic_b, item.body, tags=item.tags, keys=item.keys,
                                           properties=item.properties)
@@ -195,7 +204,6 @@ class Producer(ProducerBase):
                     raise TypeError(f"batch items must be bytes, str or OutgoingMessage, not {type(item).__name__}")
             except (TypeError, ValueError) as e:
                 raise type(e)(f"batch item {i}: {e}") from None
-        attach(arr, buffers)
         out = ffi.new("rmq_send_result *")
         ids = ffi.new("uint8_t **")
         ids_len = ffi.new("int64_t *")
