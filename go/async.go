@@ -1,8 +1,10 @@
 package main
 
-// Asynchronous sends: a first attempt with the SDK's SendAsync, then the
-// library's retries; the outcomes wait in a completion queue until
-// rmq_producer_poll_completions (producer.go) takes them.
+// Asynchronous sends: a queue per producer that one dispatcher goroutine
+// empties, making each send's first attempt with the SDK's SendAsync (a
+// failed one goes on in the library's retries); the outcomes wait in a
+// completion queue until rmq_producer_poll_completions (producer.go) takes
+// them.
 
 /*
 #include "rmq_native.h"
@@ -110,16 +112,56 @@ func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t
 			return err
 		}
 		st.inflight.Add(1)
-		st.sendAsync(asyncJob{token: uint64(token), msg: msg, timeout: st.timeoutFor(timeoutMs)})
+		st.enqueue(asyncJob{token: uint64(token), msg: msg, timeout: st.timeoutFor(timeoutMs)})
 		return nil
 	})
 }
 
-// asyncJob is one asynchronous send.
+// asyncJob is an asynchronous send waiting for the dispatcher.
 type asyncJob struct {
 	token   uint64
 	msg     *primitive.Message
 	timeout time.Duration
+}
+
+// enqueue queues an asynchronous send and starts the producer's dispatcher
+// if it is not running. The caller never blocks; each send's timeout
+// starts when the dispatcher takes it.
+func (st *producerState) enqueue(j asyncJob) {
+	st.qmu.Lock()
+	st.queue = append(st.queue, j)
+	start := !st.dispatching
+	st.dispatching = true
+	st.qmu.Unlock()
+	if start {
+		goSafe("asynchronous send dispatcher", st.dispatch)
+	}
+}
+
+// dispatch starts the queued sends, in order, until the queue is empty:
+// one goroutine writes them all, so they do not queue for the connection's
+// lock, and none waits for its answer.
+func (st *producerState) dispatch() {
+	for {
+		st.qmu.Lock()
+		jobs := st.queue
+		st.queue = nil
+		if len(jobs) == 0 {
+			st.dispatching = false
+			st.qmu.Unlock()
+			return
+		}
+		st.qmu.Unlock()
+		st.mu.RLock()
+		for _, j := range jobs {
+			if st.closing { // close came between taking the jobs and starting them
+				st.notSent(j)
+			} else {
+				st.sendAsync(j)
+			}
+		}
+		st.mu.RUnlock()
+	}
 }
 
 // sendAsync makes the first attempt of an asynchronous send with the SDK's
@@ -129,11 +171,22 @@ type asyncJob struct {
 // issue 1157): a first attempt that fails goes on in sendWithRetries on a
 // goroutine, with the same message (msg_id) and the same deadline. The
 // caller holds st.mu for reading and counted the send in st.inflight.
+// A panic of the SDK fails this send only.
 func (st *producerState) sendAsync(j asyncJob) {
 	topic := j.msg.Topic // the SDK prefixes the namespace
 	deadline := time.Now().Add(j.timeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	var once sync.Once
+	defer func() {
+		if r := recover(); r != nil {
+			cancel()
+			once.Do(func() {
+				st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
+					err: errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)})
+				st.inflight.Done()
+			})
+		}
+	}()
 	err := st.p.SendAsync(ctx, func(_ context.Context, res *primitive.SendResult, err error) {
 		cancel()
 		once.Do(func() { st.firstAttemptDone(j, topic, deadline, res, err) })
@@ -187,4 +240,12 @@ func (st *producerState) firstAttemptDone(j asyncJob, topic string, deadline tim
 			return err
 		})
 	})
+}
+
+// notSent completes a queued asynchronous send that close stopped before it
+// started: RMQ_ERR_CLOSED, never sent.
+func (st *producerState) notSent(j asyncJob) {
+	st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
+		err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
+	st.inflight.Done()
 }

@@ -43,6 +43,9 @@ type producerState struct {
 	start       func() error
 	shutdown    func() error
 	inflight    sync.WaitGroup  // asynchronous sends
+	qmu         sync.Mutex      // guards queue and dispatching
+	queue       []asyncJob      // asynchronous sends waiting for the dispatcher
+	dispatching bool            // the dispatcher runs
 	completions completionQueue // finished asynchronous sends
 	tx          *txListener     // transaction producers only
 	nameServers []string
@@ -254,8 +257,16 @@ func rmq_producer_close(h C.uint64_t) C.int32_t {
 		if st.tx != nil {
 			st.tx.close() // transactions still waiting end as UNKNOWN
 		}
-		// Asynchronous sends are written when they start: each is waited for
-		// (bounded by its timeout) and reports its real outcome.
+		// Asynchronous sends not started yet are not sent: they complete with
+		// RMQ_ERR_CLOSED. Sends already written are waited for (each bounded by
+		// its timeout) and report their real outcome.
+		st.qmu.Lock()
+		queued := st.queue
+		st.queue = nil
+		st.qmu.Unlock()
+		for _, j := range queued {
+			st.notSent(j)
+		}
 		st.inflight.Wait()
 		st.mu.Lock()
 		st.closed = true
