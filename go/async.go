@@ -1,8 +1,10 @@
 package main
 
-// Asynchronous sends: a queue per producer served by at most
-// maxAsyncSenders senders; the outcomes wait in a completion queue until
-// rmq_producer_poll_completions (producer.go) takes them.
+// Asynchronous sends: a queue per producer that one dispatcher goroutine
+// empties, making each send's first attempt with the SDK's SendAsync (a
+// failed one goes on in the library's retries); the outcomes wait in a
+// completion queue until rmq_producer_poll_completions (producer.go) takes
+// them.
 
 /*
 #include "rmq_native.h"
@@ -10,9 +12,13 @@ package main
 import "C"
 
 import (
+	"context"
+	"errors"
+	"runtime"
 	"sync"
 	"time"
 
+	rmqerrors "github.com/apache/rocketmq-client-go/v2/errors"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
@@ -111,56 +117,108 @@ func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t
 	})
 }
 
-// asyncJob is an asynchronous send waiting for a sender.
+// asyncJob is an asynchronous send waiting for the dispatcher.
 type asyncJob struct {
 	token   uint64
 	msg     *primitive.Message
 	timeout time.Duration
 }
 
-// maxAsyncSenders bounds the sends of one producer running at once; the
-// others wait in an unbounded queue (the caller never blocks), and each
-// send's timeout starts when a sender takes it.
-const maxAsyncSenders = 128
-
-// enqueue queues an asynchronous send and starts a sender if fewer than
-// maxAsyncSenders run. The SDK's own SendAsync never retries (upstream
-// issue 1157): senders use synchronous sends.
+// enqueue queues an asynchronous send and starts the producer's dispatcher
+// if it is not running. The caller never blocks; each send's timeout
+// starts when the dispatcher takes it.
 func (st *producerState) enqueue(j asyncJob) {
 	st.qmu.Lock()
 	st.queue = append(st.queue, j)
-	start := st.senders < maxAsyncSenders
-	if start {
-		st.senders++
-	}
+	start := !st.dispatching
+	st.dispatching = true
 	st.qmu.Unlock()
 	if start {
-		goSafe("asynchronous sender", st.sender)
+		goSafe("asynchronous send dispatcher", st.dispatch)
 	}
 }
 
-// sender sends queued jobs until the queue is empty.
-func (st *producerState) sender() {
+// dispatch starts the queued sends, in order, until the queue is empty:
+// one goroutine writes them all, so they do not queue for the connection's
+// lock, and none waits for its answer.
+func (st *producerState) dispatch() {
 	for {
 		st.qmu.Lock()
-		if len(st.queue) == 0 {
-			st.senders--
-			st.queue = nil // release the backing array
+		jobs := st.queue
+		st.queue = nil
+		if len(jobs) == 0 {
+			st.dispatching = false
 			st.qmu.Unlock()
 			return
 		}
-		j := st.queue[0]
-		st.queue[0] = asyncJob{}
-		st.queue = st.queue[1:]
 		st.qmu.Unlock()
-		st.completeAsync(j)
+		st.mu.RLock()
+		for _, j := range jobs {
+			if st.closing { // close came between taking the jobs and starting them
+				st.notSent(j)
+			} else {
+				st.sendAsync(j)
+			}
+		}
+		st.mu.RUnlock()
 	}
 }
 
-func (st *producerState) completeAsync(j asyncJob) {
-	defer st.inflight.Done()
+// sendAsync makes the first attempt of an asynchronous send with the SDK's
+// SendAsync: written on the caller's thread and pipelined on the broker
+// connection (no goroutine per send waits for its answer, and none queue
+// for the connection's lock). The SDK's SendAsync never retries (upstream
+// issue 1157): a first attempt that fails goes on in sendWithRetries on a
+// goroutine, with the same message (msg_id) and the same deadline. The
+// caller holds st.mu for reading and counted the send in st.inflight.
+// A panic of the SDK fails this send only.
+func (st *producerState) sendAsync(j asyncJob) {
+	topic := j.msg.Topic // the SDK prefixes the namespace
+	deadline := time.Now().Add(j.timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	var once sync.Once
+	defer func() {
+		if r := recover(); r != nil {
+			cancel()
+			once.Do(func() {
+				st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
+					err: errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)})
+				st.inflight.Done()
+			})
+		}
+	}()
+	err := st.p.SendAsync(ctx, func(_ context.Context, res *primitive.SendResult, err error) {
+		cancel()
+		once.Do(func() { st.firstAttemptDone(j, topic, deadline, res, err) })
+		if errors.Is(err, rmqerrors.ErrRequestTimeout) {
+			// No answer: v2.1.2 goes on to read the missing response (nil)
+			// and panics. End this SDK goroutine cleanly instead; the
+			// SDK's only step left, dropping the request from its
+			// response table, happens if the answer comes late.
+			runtime.Goexit()
+		}
+	}, j.msg)
+	if err != nil { // not written: no callback comes
+		cancel()
+		once.Do(func() { st.firstAttemptDone(j, topic, deadline, nil, err) })
+	}
+}
+
+// firstAttemptDone completes an asynchronous send after its first attempt,
+// or hands a failed one to the library's retries on a goroutine.
+func (st *producerState) firstAttemptDone(j asyncJob, topic string, deadline time.Time,
+	res *primitive.SendResult, first error) {
 	c := completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)}
-	func() {
+	if first == nil {
+		c.res = res
+		st.completions.push(c)
+		st.inflight.Done()
+		return
+	}
+	j.msg.Topic = topic
+	goSafe("asynchronous send retries", func() {
+		defer st.inflight.Done()
+		defer func() { st.completions.push(c) }()
 		defer func() {
 			if r := recover(); r != nil {
 				c.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)
@@ -168,7 +226,26 @@ func (st *producerState) completeAsync(j asyncJob) {
 		}()
 		st.mu.RLock()
 		defer st.mu.RUnlock()
-		c.res, c.err = st.sendSync(j.timeout, j.msg)
-	}()
-	st.completions.push(c)
+		left := time.Until(deadline)
+		if left < time.Millisecond {
+			left = time.Millisecond // the first attempt's outcome is still classified below
+		}
+		tried := false
+		c.err = st.sendWithRetries(left, []*primitive.Message{j.msg}, func(ctx context.Context) (err error) {
+			if !tried { // the attempt SendAsync made
+				tried = true
+				return first
+			}
+			c.res, err = st.p.SendSync(ctx, j.msg)
+			return err
+		})
+	})
+}
+
+// notSent completes a queued asynchronous send that close stopped before it
+// started: RMQ_ERR_CLOSED, never sent.
+func (st *producerState) notSent(j asyncJob) {
+	st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
+		err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
+	st.inflight.Done()
 }

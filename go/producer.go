@@ -43,9 +43,9 @@ type producerState struct {
 	start       func() error
 	shutdown    func() error
 	inflight    sync.WaitGroup  // asynchronous sends
-	qmu         sync.Mutex      // guards queue and senders
-	queue       []asyncJob      // asynchronous sends waiting for a sender
-	senders     int             // running sender goroutines
+	qmu         sync.Mutex      // guards queue and dispatching
+	queue       []asyncJob      // asynchronous sends waiting for the dispatcher
+	dispatching bool            // the dispatcher runs
 	completions completionQueue // finished asynchronous sends
 	tx          *txListener     // transaction producers only
 	nameServers []string
@@ -265,9 +265,7 @@ func rmq_producer_close(h C.uint64_t) C.int32_t {
 		st.queue = nil
 		st.qmu.Unlock()
 		for _, j := range queued {
-			st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
-				err: errf(C.RMQ_ERR_CLOSED, "producer closed before the send started: not sent")})
-			st.inflight.Done()
+			st.notSent(j)
 		}
 		st.inflight.Wait()
 		st.mu.Lock()

@@ -5,12 +5,16 @@ flush of producers still open at interpreter exit."""
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
+import concurrent.futures._base as _futures_base
 import logging
 import sys
+import threading
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _ffi, _wire
+from ._producer_base import _STATUS
 from .errors import SendUnknownError, error_for_code
 from .message import SendResult, SendStatus
 
@@ -20,28 +24,152 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rmq_native")
 
 
+class SendFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+    """The future of an asynchronous send: a ``concurrent.futures.Future``
+    made cheaply. It starts running (it cannot be cancelled), and its
+    Condition is only made when a thread waits on it (``result()`` or
+    ``exception()`` before it is done, ``concurrent.futures.wait``); state
+    changes and callback registration are guarded by one module lock."""
+
+    def __init__(self) -> None:  # no super().__init__: it would make the Condition
+        self._cond: threading.Condition | None = None
+        self._state = _RUNNING
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Any] = []
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]
+        # made on first use; what the base class and concurrent.futures.wait lock
+        cond = self._cond
+        if cond is None:
+            with _LOCK:
+                cond = self._cond
+                if cond is None:
+                    cond = self._cond = threading.Condition()
+        return cond
+
+    def cancel(self) -> bool:
+        return False  # running from the start, as a started send
+
+    def cancelled(self) -> bool:
+        return False
+
+    def running(self) -> bool:
+        return self._state == _RUNNING
+
+    def done(self) -> bool:
+        return self._state == _FINISHED
+
+    def add_done_callback(self, fn: Callable[[Any], object]) -> None:
+        with _LOCK:
+            if self._state != _FINISHED:
+                self._done_callbacks.append(fn)
+                return
+        try:
+            fn(self)
+        except Exception:
+            logger.exception("exception calling callback for %r", self)
+
+    def result(self, timeout: float | None = None) -> Any:
+        if self._state != _FINISHED:
+            return super().result(timeout)
+        exc = self._exception
+        if exc is None:
+            return self._result
+        del self  # no cycle through the traceback (as the base class)
+        try:
+            raise exc
+        finally:
+            del exc
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if self._state == _FINISHED:
+            return self._exception
+        return super().exception(timeout)
+
+    def set_result(self, result: Any) -> None:
+        self._finish(result, None)
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        self._finish(None, exception)
+
+    def _finish(self, result: Any, exception: BaseException | None) -> None:
+        with _LOCK:
+            cond = self._cond
+            if cond is None:  # nobody waits: a waiter that comes later sees the new state
+                finished = self._set(result, exception)
+        if cond is not None:
+            # a waiter checks the state under the Condition (concurrent.futures.wait,
+            # as_completed): change it and notify its waiters under it too
+            with cond:
+                with _LOCK:
+                    finished = self._set(result, exception)
+                if not finished:
+                    for waiter in self._waiters:
+                        if exception is None:
+                            waiter.add_result(self)
+                        else:
+                            waiter.add_exception(self)
+                    cond.notify_all()
+        if finished:
+            raise concurrent.futures.InvalidStateError(f"FINISHED: {self!r}")
+        if self._done_callbacks:
+            self._invoke_callbacks()  # type: ignore[attr-defined]
+
+    def _set(self, result: Any, exception: BaseException | None) -> bool:
+        """Finish (the caller holds _LOCK); True if it was finished already."""
+        if self._state == _FINISHED:
+            return True
+        self._result, self._exception = result, exception
+        self._state = _FINISHED
+        return False
+
+
+_LOCK = threading.Lock()
+_RUNNING, _FINISHED = _futures_base.RUNNING, _futures_base.FINISHED
+
+
+def _send_result(topic: str, c: _wire.Completion) -> SendResult:
+    """A SendResult without the frozen dataclass's per-field __setattr__ (as
+    _producer_base._result)."""
+    r = object.__new__(SendResult)
+    r.__dict__.update(topic=topic, msg_id=c.msg_id, queue_id=c.queue_id, queue_offset=c.queue_offset,
+                      status=_STATUS[c.send_status] if c.send_status in _STATUS else SendStatus(c.send_status),
+                      offset_msg_id=c.offset_msg_id, broker_name=c.broker_name, transaction_id=c.transaction_id,
+                      msg_ids=())
+    return r
+
+
 def resolve_futures(producer: Producer, h: int, data: bytes, count: int) -> None:
-    """Resolve the futures of finished asynchronous sends (completion records)."""
-    for c in _wire.completions(data, count):
-        with producer._futures_lock:
-            topic, fut = producer._futures.pop(c.token, ("", None))
-        if fut is None:
+    """Resolve the futures of finished asynchronous sends (completion
+    records): count each in the producer's stats, then resolve its future."""
+    records = list(_wire.completions(data, count))
+    with producer._futures_lock:
+        pop = producer._futures.pop
+        entries = [pop(c.token, None) for c in records]
+    for c, entry in zip(records, entries):
+        if entry is None:
             continue
+        topic, fut, op = entry
         if c.status:
             err = error_for_code(c.status, c.error)
             if isinstance(err, SendUnknownError) and not err.msg_id:
                 err.msg_id = c.msg_id
+            op.fail(err)
             fut.set_exception(err)
         else:
-            fut.set_result(SendResult(topic, c.msg_id, c.queue_id, c.queue_offset, SendStatus(c.send_status),
-                                      c.offset_msg_id, c.broker_name, c.transaction_id))
+            result = _send_result(topic, c)
+            op.done(result)
+            fut.set_result(result)
 
 
 def close_at_exit(producer: Producer) -> None:
     """Close at interpreter exit: flush (at most the send timeout), close,
     and warn (logger and stderr) how many queued sends were not sent."""
     with producer._futures_lock:
-        pending = [f for _, f in producer._futures.values()]
+        pending = [f for _, f, _ in producer._futures.values()]
     producer._close(producer._send_timeout)
     if not pending:
         return

@@ -192,6 +192,18 @@ class ProducerBase(NativeClient):
         t = check_timeout("timeout", timeout)
         return to_ms(t or 0)
 
+    def _body(self, body: Any) -> bytes:
+        """A message body checked (not empty, not over max_message_size) as bytes."""
+        body_b = to_body(body)
+        if not body_b:
+            raise InvalidArgumentError("message body must not be empty")
+        if len(body_b) > self._max_message_size:
+            raise InvalidArgumentError(
+                f"message body of {len(body_b)} bytes exceeds the maximum message size of "
+                f"{self._max_message_size} bytes"
+            )
+        return body_b
+
     def _fill(
         self,
         m: Any,
@@ -207,14 +219,7 @@ class ProducerBase(NativeClient):
         """Validate one message and fill the ``rmq_message`` struct m (all
         zero: as ``ffi.new`` makes it); returns the buffers it points to (bind
         them to m's owner with :func:`attach`)."""
-        body_b = to_body(body)
-        if not body_b:
-            raise InvalidArgumentError("message body must not be empty")
-        if len(body_b) > self._max_message_size:
-            raise InvalidArgumentError(
-                f"message body of {len(body_b)} bytes exceeds the maximum message size of "
-                f"{self._max_message_size} bytes"
-            )
+        body_b = self._body(body)
         tags_b = b"" if tags is None else check_text("tags", tags).encode("utf-8")
         keys_b = encode_keys(keys)
         props_b = encode_properties(properties)

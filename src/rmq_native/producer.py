@@ -15,8 +15,8 @@ import weakref
 from typing import Any, Iterable, Mapping, Union
 
 from . import _completions, _ffi, _pump, _request
-from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout, check_topic
-from ._producer_base import ProducerBase, _result, attach
+from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout
+from ._producer_base import ProducerBase, _result, topic_bytes
 from ._transaction import TransactionProducer
 from .errors import ClosedError, InvalidArgumentError
 from .message import Message, OutgoingMessage, SendResult
@@ -72,7 +72,7 @@ class Producer(ProducerBase):
             compress_over=compress_over, compress_level=compress_level, max_message_size=max_message_size,
             trace=trace, trace_topic=trace_topic,
         )
-        self._futures: dict[int, tuple[str, concurrent.futures.Future[SendResult]]] = {}
+        self._futures: dict[int, tuple[str, _completions.SendFuture, Any]] = {}  # token -> (topic, future, stats op)
         self._futures_lock = threading.Lock()
         self._tokens = itertools.count(1)
         self._pump: threading.Thread | None = None
@@ -177,20 +177,31 @@ class Producer(ProducerBase):
         and properties. The whole batch must fit ``max_message_size``.
         Returns the batch's result; ``msg_ids`` lists every message id.
         """
-        topic_b = check_topic(topic).encode("utf-8")
+        topic_b = topic_bytes(topic)
         items = list(items)
         if not items:
             raise InvalidArgumentError("a batch needs at least one message")
         ffi = _ffi.ffi
+        from_buffer = ffi.from_buffer
         arr = ffi.new("rmq_message[]", len(items))
-        buffers: list[Any] = []
+        # arr points into these buffers, alive as long as this frame (the library copies during the call)
+        topic_buf = from_buffer(topic_b)
+        buffers: list[Any] = [topic_buf]
         # with OpenTelemetry on, every message of the batch carries the batch span's trace context
         op, trace_ctx = self._stats.begin(topic, {}, count=len(items), operation="send_batch")  # stats.py
         try:
             for i, item in enumerate(items):
                 try:
-                    if isinstance(item, (bytes, bytearray, memoryview, str)):
-                        buffers += self._fill(arr[i], topic_b, item, properties=trace_ctx or None)
+                    if isinstance(item, (bytes, bytearray, memoryview, str)) and not trace_ctx:
+                        # a plain body: only the body differs; every item shares the topic's buffer
+                        body_b = self._body(item)
+                        m = arr[i]
+                        buf = from_buffer(body_b)
+                        buffers.append(buf)
+                        m.topic, m.topic_len = topic_buf, len(topic_b)
+                        m.body, m.body_len = buf, len(body_b)
+                    elif isinstance(item, (bytes, bytearray, memoryview, str)):
+                        buffers += self._fill(arr[i], topic_b, item, properties=trace_ctx)
                     elif hasattr(item, "body"):
                         props = {**(item.properties or {}), **trace_ctx} if trace_ctx else item.properties
                         buffers += self._fill(arr[i], topic_b, item.body, tags=item.tags, keys=item.keys,
@@ -200,7 +211,6 @@ class Producer(ProducerBase):
                             f"batch items must be bytes, str or OutgoingMessage, not {type(item).__name__}")
                 except (TypeError, ValueError) as e:
                     raise type(e)(f"batch item {i}: {e}") from None
-            attach(arr, buffers)
             out = ffi.new("rmq_send_result *")
             ids = ffi.new("uint8_t **")
             ids_len = ffi.new("int64_t *")
@@ -236,18 +246,17 @@ class Producer(ProducerBase):
         """
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys, queued=True)  # stats.py
         try:
-            m = self._message(topic, body, tags=tags, keys=keys, properties=properties,
-                                    delay_level=delay_level, deliver_at=deliver_at, delay=delay,
-                                    sharding_key=sharding_key)
+            # m points into buffers, alive as long as this frame (the library copies during the call)
+            m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
+                                               delay_level=delay_level, deliver_at=deliver_at, delay=delay,
+                                               sharding_key=sharding_key)
         except BaseException as e:
             op.fail(e)
             raise
-        fut: concurrent.futures.Future[SendResult] = concurrent.futures.Future()
-        fut.set_running_or_notify_cancel()
-        fut.add_done_callback(op.future_done)
+        fut = _completions.SendFuture()  # counted in stats by resolve_futures, before it resolves
         token = next(self._tokens)
         with self._futures_lock:
-            self._futures[token] = (topic, fut)
+            self._futures[token] = (topic, fut, op)
             if self._pump is None:
                 self._pump = _pump.start(self, "rmq_producer_poll_completions", 512, _completions.resolve_futures,
                                          "rmq_native-completions")
@@ -266,7 +275,7 @@ class Producer(ProducerBase):
 
         def idle(ms: int) -> bool:
             with self._futures_lock:
-                pending = [f for _, f in self._futures.values()]
+                pending = [f for _, f, _ in self._futures.values()]
             if not pending:
                 return True
             concurrent.futures.wait(pending, timeout=ms / 1000)
@@ -346,5 +355,7 @@ class Producer(ProducerBase):
             self._pump.join(2)  # it may hold outcomes it took before the handle went
         with self._futures_lock:
             left, self._futures = self._futures, {}
-        for _, fut in left.values():
-            fut.set_exception(ClosedError("rmq_native: producer closed before the send completed"))
+        for _, fut, op in left.values():
+            err = ClosedError("rmq_native: producer closed before the send completed")
+            op.fail(err)
+            fut.set_exception(err)
