@@ -152,17 +152,26 @@ func (st *producerState) dispatch() {
 			return
 		}
 		st.qmu.Unlock()
-		st.mu.RLock()
 		for _, j := range jobs {
+			st.onWire <- struct{}{} // freed when a first attempt ends (at the latest at its deadline)
+			st.mu.RLock()
 			if st.closing { // close came between taking the jobs and starting them
+				<-st.onWire
 				st.notSent(j)
 			} else {
 				st.sendAsync(j)
 			}
+			st.mu.RUnlock()
 		}
-		st.mu.RUnlock()
 	}
 }
+
+// maxOnWire bounds the asynchronous first attempts in flight per producer.
+// Each holds an SDK goroutine (about 8 KiB of stack) until its answer; far
+// more than the broker round trip needs (at 20,000 msg/s and 5 ms, 100), so
+// a burst of send_async waits in the queue instead of growing the process
+// by a goroutine per message.
+const maxOnWire = 512
 
 // sendAsync makes the first attempt of an asynchronous send with the SDK's
 // SendAsync: written on the caller's thread and pipelined on the broker
@@ -170,7 +179,8 @@ func (st *producerState) dispatch() {
 // for the connection's lock). The SDK's SendAsync never retries (upstream
 // issue 1157): a first attempt that fails goes on in sendWithRetries on a
 // goroutine, with the same message (msg_id) and the same deadline. The
-// caller holds st.mu for reading and counted the send in st.inflight.
+// caller holds st.mu for reading, counted the send in st.inflight and took
+// a slot of st.onWire, which the end of the first attempt gives back.
 // A panic of the SDK fails this send only.
 func (st *producerState) sendAsync(j asyncJob) {
 	topic := j.msg.Topic // the SDK prefixes the namespace
@@ -181,6 +191,7 @@ func (st *producerState) sendAsync(j asyncJob) {
 		if r := recover(); r != nil {
 			cancel()
 			once.Do(func() {
+				<-st.onWire
 				st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
 					err: errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)})
 				st.inflight.Done()
@@ -189,7 +200,7 @@ func (st *producerState) sendAsync(j asyncJob) {
 	}()
 	err := st.p.SendAsync(ctx, func(_ context.Context, res *primitive.SendResult, err error) {
 		cancel()
-		once.Do(func() { st.firstAttemptDone(j, topic, deadline, res, err) })
+		once.Do(func() { <-st.onWire; st.firstAttemptDone(j, topic, deadline, res, err) })
 		if errors.Is(err, rmqerrors.ErrRequestTimeout) {
 			// No answer: v2.1.2 goes on to read the missing response (nil)
 			// and panics. End this SDK goroutine cleanly instead; the
@@ -200,7 +211,7 @@ func (st *producerState) sendAsync(j asyncJob) {
 	}, j.msg)
 	if err != nil { // not written: no callback comes
 		cancel()
-		once.Do(func() { st.firstAttemptDone(j, topic, deadline, nil, err) })
+		once.Do(func() { <-st.onWire; st.firstAttemptDone(j, topic, deadline, nil, err) })
 	}
 }
 

@@ -46,6 +46,7 @@ type producerState struct {
 	qmu         sync.Mutex      // guards queue and dispatching
 	queue       []asyncJob      // asynchronous sends waiting for the dispatcher
 	dispatching bool            // the dispatcher runs
+	onWire      chan struct{}   // a slot per first attempt in flight (maxOnWire)
 	completions completionQueue // finished asynchronous sends
 	tx          *txListener     // transaction producers only
 	nameServers []string
@@ -137,7 +138,8 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 		return nil, errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";"))
 	}
 	st := &producerState{nameServers: addrs, timeout: timeout, maxSize: maxSize, compressAt: compressAt,
-		level: level, retries: retries, completions: newCompletionQueue()}
+		level: level, retries: retries, completions: newCompletionQueue(),
+		onWire: make(chan struct{}, maxOnWire)}
 	if listener == nil {
 		p, release, err := sharedProducer(cfg, opts) // pool.go: started, shared
 		if err != nil {

@@ -239,3 +239,19 @@ def test_repr_never_shows_secrets(rocketmq_namesrv: str) -> None:
         assert "s3cr3t" not in repr(p)
     assert "closed" in repr(p)
     assert isinstance(rmq_native.__version__, str)
+
+
+def test_a_burst_of_async_sends_holds_a_bounded_number_of_goroutines(rocketmq_namesrv: str, topic: str) -> None:
+    """20,000 send_async at once: the first attempts in flight are capped
+    (512 per producer, go/async.go), so the process does not grow by an SDK
+    goroutine per message; the rest wait in the queue and all are stored."""
+    with Producer(rocketmq_namesrv) as p:
+        p.send(topic, b"warm-up")
+        base = stats()["goroutines"]
+        futures = [p.send_async(topic, b"x" * 100) for _ in range(20_000)]
+        peak = base
+        while not all(f.done() for f in futures[-100:]):
+            peak = max(peak, stats()["goroutines"])
+            time.sleep(0.01)
+        assert all(f.result(60).status == rmq_native.SendStatus.SEND_OK for f in futures)
+    assert peak - base < 2 * 512 + 300, (base, peak)  # two SDK goroutines per send in flight
