@@ -376,7 +376,9 @@ def _collect(proc: subprocess.Popen, timeout: float, t0: float, early: bytes = b
         err = chunks.get("err", b"").decode(errors="replace").strip().splitlines()
         why = "timed out" if killed else f"exit {proc.returncode}"
         res = {"ok": False, "error": f"{why}; no result. " + " | ".join(err[-3:])[-400:]}
-    res["rss_mib"] = ru.ru_maxrss / 1024.0
+    # the driver's own VmHWM: wait4's ru_maxrss keeps the peak of the forked
+    # copy of this orchestrator from before the exec (a floor of ~26 MiB)
+    res["rss_mib"] = (res.pop("peak_rss_kib", 0) or ru.ru_maxrss) / 1024.0
     res["cpu_s"] = ru.ru_utime + ru.ru_stime
     res["wall_s"] = wall
     return res

@@ -529,6 +529,19 @@ def topics_send(a, spec: dict) -> dict:
             "metrics": {"rate": state["n"] / el, "first_p50": firsts[(len(firsts) - 1) // 2], "first_max": firsts[-1]}}
 
 
+def peak_rss_kib() -> int:
+    """This process's own peak RSS (VmHWM; 0 where there is none): the
+    orchestrator's wait4 figure would include the pages its fork copied."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def main() -> int:
     system, spec = sys.argv[1], json.loads(sys.argv[2])
     system, _, option = system.partition("+")  # rmq_native+otel, +trace, +bare
@@ -561,6 +574,7 @@ def main() -> int:
             pass
     except Exception as e:  # report, never hang the orchestrator
         r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+    r["peak_rss_kib"] = peak_rss_kib()
     print(json.dumps(r), flush=True)
     sys.stdout.flush()
     os._exit(0 if r.get("ok") else 1)  # skip interpreter teardown (some clients hang in atexit)

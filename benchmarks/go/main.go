@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,24 @@ type Result struct {
 	Elapsed float64            `json:"elapsed"`
 	Errors  int64              `json:"errors"`
 	Metrics map[string]float64 `json:"metrics"`
+	// PeakRSSKiB is this process's own peak RSS (VmHWM): the orchestrator's
+	// wait4 figure would include the pages its fork copied before the exec.
+	PeakRSSKiB int64 `json:"peak_rss_kib,omitempty"`
+}
+
+// peakRSSKiB reads VmHWM from /proc/self/status (0 where there is none).
+func peakRSSKiB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func fail(err error) {
@@ -559,6 +578,7 @@ func main() {
 	default:
 		fail(fmt.Errorf("unknown workload %q", s.Workload))
 	}
+	r.PeakRSSKiB = peakRSSKiB()
 	out, _ := json.Marshal(r)
 	fmt.Println(string(out))
 	if !r.OK {

@@ -268,6 +268,21 @@ public final class Driver {
         return r;
     }
 
+    /** This process's own peak RSS in KiB (VmHWM; 0 where there is none): the
+     *  orchestrator's wait4 figure would include the pages its fork copied. */
+    static long peakRssKib() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+                }
+            }
+        } catch (Exception e) {
+            // not Linux
+        }
+        return 0;
+    }
+
     public static void main(String[] args) throws Exception {
         System.setProperty("rocketmq.client.logUseSlf4j", "false");
         spec = JSON.parseObject(args[0]);
@@ -285,6 +300,7 @@ public final class Driver {
         } catch (Exception e) {
             r = error(e.toString());
         }
+        r.put("peak_rss_kib", peakRssKib());
         System.out.println(JSON.toJSONString(r));
         System.out.flush();
         System.exit(Boolean.TRUE.equals(r.get("ok")) ? 0 : 1);
