@@ -21,7 +21,8 @@ starting system rotated), so drift over the run hits all systems alike.
 
 Driver protocol: ``<driver> '<spec json>'`` -> one JSON line on stdout
 ``{"ok": true, "n": N, "elapsed": s, "errors": E, "metrics": {...}}`` or
-``{"ok": false, "error": "..."}``.  Spec keys: workload (sync1, sync8, async,
+``{"ok": false, "error": "..."}``, with ``"peak_rss_kib"`` (the driver's own
+VmHWM) added to either.  Spec keys: workload (sync1, sync8, async,
 batch, drain, latency, drain_part, topics; the Go driver also has preload and
 create_topics), ns, endpoint (gRPC), topic, topics, group, count, size,
 threads, inflight, batch, rate, duration, max_time, idle, first_wait, barrier.
@@ -554,9 +555,7 @@ class Bench:
         order = list(self.systems)
         k = 0
         for rnd in range(self.rounds):
-            for w in self.workloads:
-                if w in ("drain", "latency") and rnd > 0 and not self.quick:
-                    continue  # long workloads: one round in the full run
+            for w in self.workloads:  # every workload every round: the value is the median
                 rot = order[k % len(order):] + order[: k % len(order)]
                 k += 1
                 for s in rot:
@@ -605,12 +604,14 @@ class Bench:
                     notes = []
                     if errs:
                         notes.append(f"{errs} failed sends")
-                    if w == "drain" and ok[0]["n"] < self.drain_count:
-                        notes.append(f"only {ok[0]['n']} of {self.drain_count} received in {self.drain_time:.0f} s")
-                    if w == "latency":
-                        lost = ok[0]["metrics"].get("lost", 0)
-                        if lost:
-                            notes.append(f"{lost:.0f} of {self.lat_duration * 1000:.0f} not received within 10 s")
+                    short = [r["n"] for r in ok if w == "drain" and r["n"] < self.drain_count]
+                    if short:
+                        notes.append(f"only {'/'.join(map(str, short))} of {self.drain_count} received "
+                                     f"in {self.drain_time:.0f} s")
+                    lost = [r["metrics"].get("lost", 0) for r in ok if w == "latency"]
+                    if any(lost):
+                        notes.append(f"{'/'.join(f'{n:.0f}' for n in lost)} of {self.lat_duration * 1000:.0f} "
+                                     "not received within 10 s")
                     if notes:
                         row["note"] = "; ".join(notes)
                 elif runs:
@@ -906,7 +907,8 @@ def main() -> int:
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma list of {SYSTEMS + VARIANTS}")
     ap.add_argument("--workloads", default=",".join(WORKLOADS + SCALE_WORKLOADS),
                     help=f"comma list of {WORKLOADS + SCALE_WORKLOADS}; 'scale' = all of {SCALE_WORKLOADS}")
-    ap.add_argument("--rounds", type=int, default=None, help="rounds of the send workloads (full: 2, quick: 1)")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="rounds of every workload but the scale ones (full: 2, quick: 1)")
     ap.add_argument("--out", default=None, help="results basename (default: latest, or quick with --quick)")
     ap.add_argument("--keep-broker", action="store_true", help="leave the dev broker and proxy running")
     args = ap.parse_args()
