@@ -158,7 +158,9 @@ def build_go() -> Path:
     want = digest.hexdigest()
     if not exe.exists() or not stamp.exists() or stamp.read_text().strip() != want:
         log("building the Go driver")
-        run_quiet(["go", "build", "-o", str(exe), "."], cwd=HERE / "go")
+        new = exe.with_name(exe.name + ".new")
+        run_quiet(["go", "build", "-o", str(new), "."], cwd=HERE / "go")
+        os.replace(new, exe)  # a driver running from the old file keeps it
         stamp.write_text(want + "\n")
     return exe
 
