@@ -142,6 +142,7 @@ func (st *producerState) enqueue(j asyncJob) {
 // one goroutine writes them all, so they do not queue for the connection's
 // lock, and none waits for its answer.
 func (st *producerState) dispatch() {
+	defer st.corked.uncork()
 	for {
 		st.qmu.Lock()
 		jobs := st.queue
@@ -152,8 +153,16 @@ func (st *producerState) dispatch() {
 			return
 		}
 		st.qmu.Unlock()
+		// the requests written in a row leave in as few segments as they fill (cork.go)
+		st.corked.cork()
 		for _, j := range jobs {
-			st.onWire <- struct{}{} // freed when a first attempt ends (at the latest at its deadline)
+			select {
+			case st.onWire <- struct{}{}: // freed when a first attempt ends (at the latest at its deadline)
+			default: // wait for a slot with nothing held back
+				st.corked.uncork()
+				st.onWire <- struct{}{}
+				st.corked.cork()
+			}
 			st.mu.RLock()
 			if st.closing { // close came between taking the jobs and starting them
 				<-st.onWire
@@ -163,6 +172,7 @@ func (st *producerState) dispatch() {
 			}
 			st.mu.RUnlock()
 		}
+		st.corked.uncork()
 	}
 }
 
