@@ -153,12 +153,23 @@ func (st *producerState) dispatch() {
 			return
 		}
 		st.qmu.Unlock()
-		// the requests written in a row leave in as few segments as they fill (cork.go)
+		// The requests written in a row leave in as few segments as they
+		// fill (cork.go). Nothing stays held back while the dispatcher
+		// waits: for a slot, or in a send to another topic than the last
+		// (the SDK may look its route up first).
 		st.corked.cork()
+		topic := ""
 		for _, j := range jobs {
+			if j.msg.Topic != topic {
+				if topic != "" {
+					st.corked.uncork()
+					st.corked.cork()
+				}
+				topic = j.msg.Topic
+			}
 			select {
 			case st.onWire <- struct{}{}: // freed when a first attempt ends (at the latest at its deadline)
-			default: // wait for a slot with nothing held back
+			default:
 				st.corked.uncork()
 				st.onWire <- struct{}{}
 				st.corked.cork()

@@ -8,9 +8,12 @@ package main
 // received by the kernel within the write. With TCP_CORK set around the
 // dispatcher's writes the kernel sends them as one segment per request (or
 // per burst of requests): fewer segments for the client's and the broker's
-// kernel and the broker's reads. Other writers of a corked connection (a
-// synchronous send of the same SDK client) wait at most until the
-// dispatcher uncorks, after the request it is writing.
+// kernel and the broker's reads. A request another goroutine writes to a
+// corked connection (a synchronous send of the same SDK client) leaves
+// when a segment fills (64 KiB on loopback) or the dispatcher uncorks: at
+// the end of its run of queued requests, before it waits for a slot, and
+// before a request to another topic (whose route the SDK may look up
+// first). The kernel sends corked data after 200 ms in any case.
 //
 // The SDK does not expose its connections: brokerConns reads them from its
 // internals by reflection, read only, and finds nothing (no corking) when

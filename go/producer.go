@@ -226,7 +226,7 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 			}
 			return nil
 		}
-		var buf []byte
+		buf := make([]byte, 0, 128*len(done)) // a success takes about 120 bytes
 		for _, c := range done {
 			if c.err != nil {
 				buf = encodeCompletion(buf, c.token, classify(c.err), c.err.Error(), &primitive.SendResult{MsgID: c.msgID})
