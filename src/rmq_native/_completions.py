@@ -188,7 +188,10 @@ def _resolve_all(outcomes: list[tuple[SendFuture, Any, BaseException | None]]) -
                 waited.add(id(fut))
     for fut, result, exc in outcomes:
         if waited and id(fut) in waited:
-            fut._finish(result, exc)
+            try:
+                fut._finish(result, exc)
+            except concurrent.futures.InvalidStateError:
+                pass  # the application finished it itself (set_result): the others still resolve
         elif fut._done_callbacks:
             fut._invoke_callbacks()  # type: ignore[attr-defined]
 
