@@ -152,17 +152,42 @@ func (st *producerState) dispatch() {
 			return
 		}
 		st.qmu.Unlock()
-		for _, j := range jobs {
-			st.onWire <- struct{}{} // freed when a first attempt ends (at the latest at its deadline)
-			st.mu.RLock()
-			if st.closing { // close came between taking the jobs and starting them
-				<-st.onWire
-				st.notSent(j)
-			} else {
-				st.sendAsync(j)
+		st.dispatchRun(jobs)
+	}
+}
+
+// dispatchRun starts a run of queued sends. The requests written in a row
+// leave in as few segments as they fill (cork.go). Nothing stays held back
+// while the dispatcher waits: for a slot, or in a send to another topic than
+// the last (the SDK may look its route up first); the run ends uncorked,
+// before the dispatcher looks at the queue again (and may end).
+func (st *producerState) dispatchRun(jobs []asyncJob) {
+	st.corked.cork()
+	defer st.corked.uncork()
+	topic := ""
+	for _, j := range jobs {
+		if j.msg.Topic != topic {
+			if topic != "" {
+				st.corked.uncork()
+				st.corked.cork()
 			}
-			st.mu.RUnlock()
+			topic = j.msg.Topic
 		}
+		select {
+		case st.onWire <- struct{}{}: // freed when a first attempt ends (at the latest at its deadline)
+		default:
+			st.corked.uncork()
+			st.onWire <- struct{}{}
+			st.corked.cork()
+		}
+		st.mu.RLock()
+		if st.closing { // close came between taking the jobs and starting them
+			<-st.onWire
+			st.notSent(j)
+		} else {
+			st.sendAsync(j)
+		}
+		st.mu.RUnlock()
 	}
 }
 

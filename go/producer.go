@@ -48,6 +48,7 @@ type producerState struct {
 	dispatching bool            // the dispatcher runs
 	onWire      chan struct{}   // a slot per first attempt in flight (maxOnWire)
 	completions completionQueue // finished asynchronous sends
+	corked      corker          // the SDK client's connections, corked by the dispatcher (cork.go)
 	tx          *txListener     // transaction producers only
 	nameServers []string
 	timeout     time.Duration
@@ -146,6 +147,7 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 			return nil, err
 		}
 		st.p, st.start, st.shutdown = p, func() error { return nil }, release
+		st.corked.table = sdkConnTable(p)
 	} else {
 		tp, err := rocketmq.NewTransactionProducer(listener, opts...)
 		if err != nil {
@@ -224,7 +226,7 @@ func rmq_producer_poll_completions(h C.uint64_t, maxCompletions C.int32_t, timeo
 			}
 			return nil
 		}
-		var buf []byte
+		buf := make([]byte, 0, 128*len(done)) // a success takes about 120 bytes
 		for _, c := range done {
 			if c.err != nil {
 				buf = encodeCompletion(buf, c.token, classify(c.err), c.err.Error(), &primitive.SendResult{MsgID: c.msgID})

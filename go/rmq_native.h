@@ -210,8 +210,9 @@ int32_t rmq_producer_send_async(uint64_t producer, rmq_message *msg,
  * timeout_ms for the first. *out (release with rmq_free; NULL when 0) holds
  * *out_count records, each (little-endian):
  *   uint64 token | int32 status (RMQ_OK or RMQ_ERR_*) | int32 queue_id |
- *   int64 queue_offset | int32 send_status | then 5 fields, each uint32 len
- *   + bytes: msg_id, offset_msg_id, broker_name, transaction_id, error. */
+ *   int64 queue_offset | int32 send_status | 5 x uint32 len | then the 5
+ *   fields' bytes, back to back: msg_id, offset_msg_id, broker_name,
+ *   transaction_id, error. */
 int32_t rmq_producer_poll_completions(uint64_t producer,
                                       int32_t max_completions,
                                       int32_t timeout_ms, uint8_t **out,

@@ -128,7 +128,7 @@ func TestValidTopic(t *testing.T) {
 			t.Errorf("validTopic(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "a b", "a/b", "caf\u00e9", "x\x00", string(make127('t')) + "t"} {
+	for _, bad := range []string{"", "a b", "a/b", "caf\u00e9", "x\x00", "a\n", "a.b", string(make127('t')) + "t"} {
 		if err := validTopic(bad); err == nil || classify(err) != 1 {
 			t.Errorf("validTopic(%q) accepted", bad)
 		}

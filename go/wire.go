@@ -110,7 +110,8 @@ func appendMessageRecord(buf []byte, id uint64, m *primitive.MessageExt, fields 
 // encodeCompletion appends one record of rmq_producer_poll_completions: the
 // outcome of the asynchronous send with token. code is RMQ_OK (r is the
 // send's result) or an RMQ_ERR_* code with errText (r then carries only the
-// msg_id the send had).
+// msg_id the send had). The five text lengths come first, in the fixed
+// part, so a reader finds every field (and the next record) from one read.
 func encodeCompletion(buf []byte, token uint64, code int32, errText string, r *primitive.SendResult) []byte {
 	if r == nil {
 		r = &primitive.SendResult{}
@@ -119,13 +120,17 @@ func encodeCompletion(buf []byte, token uint64, code int32, errText string, r *p
 	if r.MessageQueue != nil {
 		queueID, brokerName = r.MessageQueue.QueueId, r.MessageQueue.BrokerName
 	}
+	texts := [5]string{r.MsgID, r.OffsetMsgID, brokerName, r.TransactionID, errText}
 	buf = binary.LittleEndian.AppendUint64(buf, token)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(code))
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(queueID))
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(r.QueueOffset))
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(r.Status))
-	for _, f := range [5]string{r.MsgID, r.OffsetMsgID, brokerName, r.TransactionID, errText} {
-		buf = appendField(buf, f)
+	for _, f := range texts {
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(f)))
+	}
+	for _, f := range texts {
+		buf = append(buf, f...)
 	}
 	return buf
 }

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from rmq_native._completions import SendFuture
+from rmq_native._completions import SendFuture, _resolve_all
 
 
 def _resolve_soon(futs: list[SendFuture], exc_every: int = 0) -> threading.Thread:
@@ -66,3 +66,34 @@ def test_result_waits_and_asyncio_wraps_it() -> None:
         return await asyncio.wrap_future(g)
 
     assert asyncio.run(main()) == 9
+
+
+def test_batch_resolution_while_waiting() -> None:
+    # the completion thread finishes a poll's futures together (_resolve_all)
+    for _ in range(5):
+        futs = [SendFuture() for _ in range(3000)]
+
+        def run(futs: list[SendFuture] = futs) -> None:
+            for s in range(0, len(futs), 97):
+                _resolve_all([(f, None, ValueError(i)) if i % 7 == 0 else (f, i, None)
+                              for i, f in enumerate(futs[s:s + 97], s)])
+
+        t = threading.Thread(target=run)
+        t.start()
+        got = list(concurrent.futures.as_completed(futs, timeout=10))
+        t.join()
+        assert len(got) == len(set(got)) == len(futs)
+        assert [f.exception() is not None for f in futs] == [i % 7 == 0 for i in range(len(futs))]
+
+
+def test_batch_resolution_runs_callbacks_in_order() -> None:
+    futs = [SendFuture() for _ in range(5)]
+    seen: list[object] = []
+    for f in futs:
+        f.add_done_callback(lambda x: seen.append(x.result()))
+    futs[2].set_result("own")  # the application finished one itself: the others still resolve
+    assert futs[3]._condition is not None  # one a thread waits on: finished under its Condition
+    seen.clear()
+    _resolve_all([(f, i, None) for i, f in enumerate(futs)])
+    assert [f.result() for f in futs] == [0, 1, "own", 3, 4]
+    assert seen == [0, 1, 3, 4]

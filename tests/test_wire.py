@@ -66,7 +66,12 @@ def test_message_records_end_where_the_buffer_ends() -> None:
 def test_completion_records() -> None:
     data, count, records = _case("completions")
     got = list(_wire.completions(data, count))
-    assert [c._asdict() for c in got] == records
+    decoded = [{**c._asdict(), **dict(zip(("msg_id", "offset_msg_id", "broker_name", "transaction_id"),
+                                        _wire.result_texts(c.texts)))} for c in got]
+    for d in decoded:
+        del d["texts"]
+    assert decoded == records
+    assert [c.msg_id for c in got] == [r["msg_id"] for r in records]
 
 
 def test_reply_records() -> None:
@@ -86,3 +91,27 @@ def test_reply_records() -> None:
 def test_log_records() -> None:
     data, count, records = _case("log_records")
     assert list(_wire.log_records(data, count)) == [(r["level"], r["text"]) for r in records]
+
+
+def test_async_send_result_decodes_its_texts_when_read() -> None:
+    import pickle
+
+    from rmq_native import _completions
+    from rmq_native.message import SendResult, SendStatus
+
+    data, count, records = _case("completions")
+    c = _wire.completions(data, count)[0]
+    want = records[0]
+    eager = SendResult(topic="orders", msg_id=want["msg_id"], queue_id=want["queue_id"],
+                       queue_offset=want["queue_offset"], status=SendStatus(want["send_status"]),
+                       offset_msg_id=want["offset_msg_id"], broker_name=want["broker_name"],
+                       transaction_id=want["transaction_id"])
+    lazy = _completions._send_result("orders", c)
+    assert "_texts" in vars(lazy)
+    assert pickle.loads(pickle.dumps(lazy)) == eager  # pickled undecoded, decoded after
+    assert lazy == eager and hash(lazy) == hash(eager) and repr(lazy) == repr(eager)
+    assert (lazy.msg_id, lazy.offset_msg_id, lazy.broker_name, lazy.transaction_id) == (
+        want["msg_id"], want["offset_msg_id"], want["broker_name"], want["transaction_id"])
+    assert "_texts" not in vars(lazy)
+    with pytest.raises(AttributeError):
+        lazy.no_such_field  # noqa: B018

@@ -13,7 +13,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import _ffi, _wire
+from . import _ffi, _wire, stats
 from ._producer_base import _STATUS
 from .errors import SendUnknownError, error_for_code
 from .message import SendResult, SendStatus
@@ -131,24 +131,32 @@ _LOCK = threading.Lock()
 _RUNNING, _FINISHED = _futures_base.RUNNING, _futures_base.FINISHED
 
 
+_new = object.__new__
+_setattr = object.__setattr__
+
+
 def _send_result(topic: str, c: _wire.Completion) -> SendResult:
-    """A SendResult without the frozen dataclass's per-field __setattr__ (as
-    _producer_base._result)."""
-    r = object.__new__(SendResult)
-    r.__dict__.update(topic=topic, msg_id=c.msg_id, queue_id=c.queue_id, queue_offset=c.queue_offset,
-                      status=_STATUS[c.send_status] if c.send_status in _STATUS else SendStatus(c.send_status),
-                      offset_msg_id=c.offset_msg_id, broker_name=c.broker_name, transaction_id=c.transaction_id,
-                      msg_ids=())
+    """A SendResult built without the frozen dataclass's __init__ (as
+    _producer_base._result); its texts (msg_id, offset_msg_id, broker_name,
+    transaction_id) are decoded when first read (SendResult.__getattr__)."""
+    r = _new(SendResult)
+    status = c.send_status
+    _setattr(r, "__dict__", {"topic": topic, "queue_id": c.queue_id, "queue_offset": c.queue_offset,
+                             "status": _STATUS[status] if status in _STATUS else SendStatus(status),
+                             "msg_ids": (), "_texts": c.texts})
     return r
 
 
 def resolve_futures(producer: Producer, h: int, data: bytes, count: int) -> None:
     """Resolve the futures of finished asynchronous sends (completion
-    records): count each in the producer's stats, then resolve its future."""
-    records = list(_wire.completions(data, count))
+    records): count them all in the producer's stats, then resolve their
+    futures, in order."""
+    records = _wire.completions(data, count)
     with producer._futures_lock:
         pop = producer._futures.pop
         entries = [pop(c.token, None) for c in records]
+    done: list[tuple[Any, SendResult]] = []
+    outcomes: list[tuple[SendFuture, Any, BaseException | None]] = []
     for c, entry in zip(records, entries):
         if entry is None:
             continue
@@ -158,11 +166,34 @@ def resolve_futures(producer: Producer, h: int, data: bytes, count: int) -> None
             if isinstance(err, SendUnknownError) and not err.msg_id:
                 err.msg_id = c.msg_id
             op.fail(err)
-            fut.set_exception(err)
+            outcomes.append((fut, None, err))
         else:
             result = _send_result(topic, c)
-            op.done(result)
-            fut.set_result(result)
+            done.append((op, result))
+            outcomes.append((fut, result, None))
+    stats.done_all(done)
+    _resolve_all(outcomes)
+
+
+def _resolve_all(outcomes: list[tuple[SendFuture, Any, BaseException | None]]) -> None:
+    """Finish futures (future, result, exception), then run their callbacks,
+    in order: the futures nobody waits on change state under one round of the
+    module lock; the others through SendFuture._finish."""
+    waited = set()
+    with _LOCK:
+        for fut, result, exc in outcomes:
+            if fut._cond is None and fut._state != _FINISHED:
+                fut._result, fut._exception, fut._state = result, exc, _FINISHED
+            else:
+                waited.add(id(fut))
+    for fut, result, exc in outcomes:
+        if waited and id(fut) in waited:
+            try:
+                fut._finish(result, exc)
+            except concurrent.futures.InvalidStateError:
+                pass  # the application finished it itself (set_result): the others still resolve
+        elif fut._done_callbacks:
+            fut._invoke_callbacks()  # type: ignore[attr-defined]
 
 
 def close_at_exit(producer: Producer) -> None:

@@ -50,6 +50,22 @@ def topic_bytes(topic: str) -> bytes:
     return b
 
 
+_topic_buffers: dict[str, tuple[Any, int]] = {}  # checked topic -> (a cffi buffer of its UTF-8 bytes, length)
+
+
+def topic_buffer(topic: str) -> tuple[Any, int]:
+    """The bytes of topic_bytes as a cffi buffer (which keeps them alive) and
+    their length, cached as well: what an ``rmq_message``'s topic points to."""
+    t = _topic_buffers.get(topic) if type(topic) is str else None
+    if t is None:
+        b = topic_bytes(topic)
+        t = (_ffi.ffi.from_buffer(b), len(b))
+        if len(_topic_buffers) >= _TOPICS_MAX:
+            _topic_buffers.clear()
+        _topic_buffers[topic] = t
+    return t
+
+
 def attach(struct: Any, buffers: list[Any]) -> None:
     """Keep buffers alive exactly as long as struct (a cdata that owns its
     memory), whose fields point into them."""
@@ -256,6 +272,21 @@ class ProducerBase(NativeClient):
         m, bufs = self._message_buffers(topic, body, **options)
         attach(m, bufs)
         return m
+
+    def _plain_message(self, topic: str, body: Any) -> tuple[Any, Any]:
+        """A new ``rmq_message`` (cdata) with a topic and a body only (the
+        other fields empty) and the body's buffer it points to, for a call
+        that uses it only while the caller keeps both (as _message_buffers)."""
+        topic_buf, topic_len = topic_buffer(topic)
+        body_b = body if type(body) is bytes else to_body(body)
+        n = len(body_b)
+        if not n or n > self._max_message_size:
+            self._body(body_b)  # raises
+        m = _ffi.ffi.new("rmq_message *")
+        buf = _ffi.ffi.from_buffer(body_b)
+        m.topic, m.topic_len = topic_buf, topic_len
+        m.body, m.body_len = buf, n
+        return m, buf
 
     def _message_buffers(self, topic: str, body: Any, **options: Any) -> tuple[Any, list[Any]]:
         """A new ``rmq_message`` (cdata) and the buffers it points to, for a

@@ -8,17 +8,18 @@ against tests/wire_fixtures.json). All integers are little-endian.
 from __future__ import annotations
 
 import struct
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple, Tuple
 
 from .message import Message, Settler
 
-__all__ = ["Completion", "Reply", "messages", "completions", "replies", "log_records"]
+__all__ = ["Completion", "Reply", "messages", "completions", "result_texts", "replies", "log_records"]
 
 # id, queue, reconsume times, offset, born, store, then the lengths of
 # topic, tags, keys, msg id, offset msg id, broker, properties, body
 MESSAGE = struct.Struct("<Qiiqqq8I")
-# token, status, queue, offset, send status, length of the first field
-COMPLETION = struct.Struct("<QiiqiI")
+# token, status, queue, offset, send status, the lengths of msg id, offset msg
+# id, broker, transaction id, error
+COMPLETION = struct.Struct("<QiiqiIIIII")
 REPLY = struct.Struct("<QiI")  # token, status, length of the error text
 LOG = struct.Struct("<iI")  # level, length of the text
 FIELD = struct.Struct("<I")  # length of a field
@@ -95,35 +96,52 @@ def _message_size(data: bytes, pos: int) -> int:
     return MESSAGE.size + sum(lengths)
 
 
+Texts = Tuple[bytes, int, int, int]
+"""msg_id, offset_msg_id, broker_name and transaction_id back to back (UTF-8),
+and the lengths of the first three."""
+
+
 class Completion(NamedTuple):
-    """One record of ``rmq_producer_poll_completions``."""
+    """One record of ``rmq_producer_poll_completions``. The texts of a
+    result stay undecoded in ``texts`` (see :func:`result_texts`): most
+    callers never read them."""
 
     token: int
     status: int  # RMQ_OK or an RMQ_ERR_* code
     queue_id: int
     queue_offset: int
     send_status: int
-    msg_id: str
-    offset_msg_id: str
-    broker_name: str
-    transaction_id: str
+    texts: Texts
     error: str
 
+    @property
+    def msg_id(self) -> str:
+        return result_texts(self.texts)[0]
 
-def completions(data: bytes, count: int) -> Iterator[Completion]:
+
+def result_texts(texts: Texts) -> tuple[str, str, str, str]:
+    """msg_id, offset_msg_id, broker_name, transaction_id of a completion."""
+    raw, n0, n1, n2 = texts
+    p1, p2 = n0 + n1, n0 + n1 + n2
+    return (raw[:n0].decode("utf-8", "replace"), raw[n0:p1].decode("utf-8", "replace"), _text(raw[p1:p2]),
+            raw[p2:].decode("utf-8", "replace"))
+
+
+def completions(data: bytes, count: int) -> list[Completion]:
     """Records of ``rmq_producer_poll_completions``."""
+    out: list[Completion] = []
+    append = out.append
+    make = Completion._make
+    unpack, head_size = COMPLETION.unpack_from, COMPLETION.size
     pos = 0
     for _ in range(count):
-        token, status, queue_id, offset, send_status, n = COMPLETION.unpack_from(data, pos)
-        pos += COMPLETION.size
-        fields = []
-        for i in range(5):
-            if i:
-                (n,) = FIELD.unpack_from(data, pos)
-                pos += FIELD.size
-            fields.append(data[pos : pos + n].decode("utf-8", "replace"))
-            pos += n
-        yield Completion(token, status, queue_id, offset, send_status, *fields)
+        token, status, queue_id, offset, send_status, n0, n1, n2, n3, n4 = unpack(data, pos)
+        p0 = pos + head_size
+        p4 = p0 + n0 + n1 + n2 + n3
+        pos = p4 + n4
+        append(make((token, status, queue_id, offset, send_status, (data[p0:p4], n0, n1, n2),
+                     data[p4:pos].decode("utf-8", "replace") if n4 else "")))
+    return out
 
 
 class Reply(NamedTuple):

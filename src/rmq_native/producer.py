@@ -15,8 +15,8 @@ import weakref
 from typing import Any, Iterable, Mapping, Union
 
 from . import _completions, _ffi, _pump, _request
-from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout
-from ._producer_base import ProducerBase, _result, topic_bytes
+from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout, to_body
+from ._producer_base import ProducerBase, _result, topic_buffer, topic_bytes
 from ._transaction import TransactionProducer
 from .errors import ClosedError, InvalidArgumentError
 from .message import Message, OutgoingMessage, SendResult
@@ -183,24 +183,23 @@ class Producer(ProducerBase):
             raise InvalidArgumentError("a batch needs at least one message")
         ffi = _ffi.ffi
         from_buffer = ffi.from_buffer
-        arr = ffi.new("rmq_message[]", len(items))
         # arr points into these buffers, alive as long as this frame (the library copies during the call)
-        topic_buf = from_buffer(topic_b)
-        buffers: list[Any] = [topic_buf]
+        topic_buf, topic_len = topic_buffer(topic)
+        buffers: list[Any] = []
         # with OpenTelemetry on, every message of the batch carries the batch span's trace context
         op, trace_ctx = self._stats.begin(topic, {}, count=len(items), operation="send_batch")  # stats.py
         try:
-            for i, item in enumerate(items):
+            bodies = None if trace_ctx else self._plain_bodies(items)
+            if bodies is not None:
+                # plain bodies only: every item shares the topic's buffer; the array is filled by cffi from tuples
+                buffers = list(map(from_buffer, bodies))
+                arr = ffi.new("rmq_message[]", [(topic_buf, topic_len, buf, len(body))
+                                                for buf, body in zip(buffers, bodies)])
+            else:
+                arr = ffi.new("rmq_message[]", len(items))
+            for i, item in enumerate(items if bodies is None else ()):
                 try:
-                    if isinstance(item, (bytes, bytearray, memoryview, str)) and not trace_ctx:
-                        # a plain body: only the body differs; every item shares the topic's buffer
-                        body_b = self._body(item)
-                        m = arr[i]
-                        buf = from_buffer(body_b)
-                        buffers.append(buf)
-                        m.topic, m.topic_len = topic_buf, len(topic_b)
-                        m.body, m.body_len = buf, len(body_b)
-                    elif isinstance(item, (bytes, bytearray, memoryview, str)):
+                    if isinstance(item, (bytes, bytearray, memoryview, str)):
                         buffers += self._fill(arr[i], topic_b, item, properties=trace_ctx)
                     elif hasattr(item, "body"):
                         props = {**(item.properties or {}), **trace_ctx} if trace_ctx else item.properties
@@ -247,9 +246,13 @@ class Producer(ProducerBase):
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys, queued=True)  # stats.py
         try:
             # m points into buffers, alive as long as this frame (the library copies during the call)
-            m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
-                                               delay_level=delay_level, deliver_at=deliver_at, delay=delay,
-                                               sharding_key=sharding_key)
+            if (tags is None and keys is None and properties is None and delay_level is None and deliver_at is None
+                    and delay is None and sharding_key is None):
+                m, buffers = self._plain_message(topic, body)
+            else:
+                m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
+                                                   delay_level=delay_level, deliver_at=deliver_at, delay=delay,
+                                                   sharding_key=sharding_key)
         except BaseException as e:
             op.fail(e)
             raise
@@ -268,6 +271,26 @@ class Producer(ProducerBase):
             op.fail(e)
             raise
         return fut
+
+    def _plain_bodies(self, items: list[Any]) -> list[bytes] | None:
+        """The checked bodies of a batch whose items are all plain bodies
+        (bytes or str), else None."""
+        bodies = []
+        limit = self._max_message_size
+        for i, item in enumerate(items):
+            if type(item) is bytes:
+                body = item
+            elif isinstance(item, (bytes, bytearray, memoryview, str)):
+                body = to_body(item)
+            else:
+                return None
+            if not body or len(body) > limit:
+                try:
+                    self._body(body)  # raises
+                except ValueError as e:
+                    raise type(e)(f"batch item {i}: {e}") from None
+            bodies.append(body)
+        return bodies
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every asynchronous send finished; False on timeout."""

@@ -82,6 +82,37 @@ class _Send:
             self.fail(exc)
 
 
+def done_all(sends: list[tuple[Any, Any]]) -> None:
+    """``op.done(result)`` for each (op, result) of a batch of asynchronous
+    sends that finished together: the plain ones (no span) of one producer
+    are counted under one lock round."""
+    if not sends:
+        return
+    s = getattr(sends[0][0], "_stats", None)
+    now = time.perf_counter()
+    rest = []
+    sent = queued = 0
+    if s is not None:
+        latency = s._latency
+        with s._lock:
+            for op, result in sends:
+                if type(op) is not _Send or op._span is not None or op._stats is not s:
+                    rest.append((op, result))
+                    continue
+                sent += op._count
+                if op._queued:
+                    queued += op._count
+                if op._timed:
+                    latency.append((now - op._t0) * 1000)
+            s._sent += sent
+            s._in_flight -= sent
+            s._queued -= queued
+    else:
+        rest = sends
+    for op, result in rest:
+        op.done(result)
+
+
 class ProducerStats:
     """Counters of one producer (thread-safe, exact)."""
 
