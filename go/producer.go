@@ -47,6 +47,7 @@ type producerState struct {
 	queue       []asyncJob      // asynchronous sends waiting for the dispatcher
 	dispatching bool            // the dispatcher runs, or a caller makes a first attempt (enqueue)
 	lastEnqueue int64           // unix nanos of the last asynchronous send's call
+	warmTopics  sync.Map        // topic -> struct{}: its last asynchronous first attempt succeeded (enqueue)
 	onWire      chan struct{}   // a slot per first attempt in flight (maxOnWire)
 	completions completionQueue // finished asynchronous sends
 	tx          *txListener     // transaction producers only
