@@ -369,19 +369,39 @@ class Consumer(NativeClient):
         return self._loop(timeout)
 
     def _loop(self, timeout: float | None) -> Iterator[Message]:
+        msg: Message | None = None
         while True:
-            try:
-                msg = self._take(timeout)
-            except ClosedError:
-                return  # close() from another thread ends the loop
             if msg is None:
-                return
+                try:
+                    msg = self._take(timeout)
+                except ClosedError:
+                    return  # close() from another thread ends the loop
+                if msg is None:
+                    return
             try:
                 yield msg
             except BaseException:  # GeneratorExit (break, exception, garbage collection) or throw()
                 self._give_back(msg)
                 raise
-            self._advance(msg)
+            msg = self._advance_take(msg)
+
+    def _advance_take(self, msg: Message) -> Message | None:
+        """:meth:`_advance` and, under the same lock, the next buffered
+        message (None: :meth:`_take` fetches, waits or raises)."""
+        with self._lock:
+            if self._closing:
+                return None
+            if not msg._settled:
+                msg._settled = True
+                self._acks.append(msg._id)
+                self._stats.settled(msg, False)  # stats.py
+            buffer = self._buffer
+            while buffer:
+                nxt = buffer.popleft()
+                if not nxt._settled:  # given back, then settled
+                    self._stats.received(nxt)  # stats.py
+                    return nxt
+        return None
 
     # -- closing ------------------------------------------------------------
 
