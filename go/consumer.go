@@ -66,6 +66,16 @@ type handover struct {
 	all  chan struct{} // buffered: signalled when left reaches 0
 }
 
+// prefetchPerQueue is the most messages the SDK keeps pulled and not yet
+// committed per queue (its default is 1,024). During a backlog drain the
+// queues stay full, so this sets the drain's memory: ~2 KB of Go heap per
+// message, twice that before a GC. Over the threshold the SDK pauses the
+// queue's pulls for 50 ms, so the queues together must hold more than 50 ms
+// of consumption: 4 queues x 768 is 75-150 ms at 20-40k msg/s (measured on
+// 30k x 1 KiB: peak RSS -2 to -6 MiB, drain rate unchanged; 512 lost 20-30 %
+// of the rate).
+const prefetchPerQueue = 768
+
 // batchMax is the most messages one SDK callback hands over in concurrent
 // mode (the SDK's pull batch). Orderly mode hands over one at a time, so a
 // message nacked is redelivered before the next of its queue is handed out.
@@ -220,6 +230,7 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 		consumer.WithConsumeMessageBatchMaxSize(batchSize),
 		consumer.WithConsumeGoroutineNums(callbacks),
 		consumer.WithConsumerOrder(cfg.Orderly),
+		consumer.WithPullThresholdForQueue(prefetchPerQueue),
 	}
 	switch cfg.Model {
 	case "", "clustering":
