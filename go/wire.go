@@ -51,28 +51,34 @@ func encodeMessageRecord(buf []byte, id uint64, m *primitive.MessageExt) []byte 
 // reconsume times, three int64s and eight lengths.
 const messageHeadSize = 8 + 4 + 4 + 3*8 + 8*4
 
-// userProperties are the message's properties that are not RocketMQ's own,
-// encoded as the record's properties field (key NUL value NUL ...).
-func userProperties(m *primitive.MessageExt) string {
-	var props strings.Builder
-	for k, v := range m.GetProperties() {
-		if !isSystemProperty(k) {
-			props.WriteString(k)
-			props.WriteByte(0)
-			props.WriteString(v)
-			props.WriteByte(0)
-		}
-	}
-	return props.String()
-}
-
-// messageFields are the record's text fields in their order.
+// messageFields are the record's text fields in their order. The tags, keys
+// and user properties (key NUL value NUL ..., RocketMQ's own properties
+// left out) come from one pass over the SDK's marshalled properties
+// ("k\x01v\x02..."; RocketMQ forbids both separators in names and values):
+// GetProperties copies the whole map, and each GetProperty takes its lock.
 func messageFields(m *primitive.MessageExt) [7]string {
 	brokerName := ""
 	if m.Queue != nil {
 		brokerName = m.Queue.BrokerName
 	}
-	return [7]string{m.Topic, m.GetTags(), m.GetKeys(), m.MsgId, m.OffsetMsgId, brokerName, userProperties(m)}
+	var tags, keys string
+	var props []byte
+	all := m.MarshallProperties()
+	for all != "" {
+		var item string
+		item, all, _ = strings.Cut(all, "\x02")
+		k, v, ok := strings.Cut(item, "\x01")
+		switch {
+		case !ok:
+		case k == primitive.PropertyTags:
+			tags = v
+		case k == primitive.PropertyKeys:
+			keys = v
+		case !isSystemProperty(k):
+			props = append(append(append(append(props, k...), 0), v...), 0)
+		}
+	}
+	return [7]string{m.Topic, tags, keys, m.MsgId, m.OffsetMsgId, brokerName, string(props)}
 }
 
 // messageRecordSize is the size of the record appendMessageRecord appends.
