@@ -393,7 +393,7 @@ func (st *consumerState) refreshRoutes() {
 // rmq_consumer_poll: see rmq_native.h.
 //
 //export rmq_consumer_poll
-func rmq_consumer_poll(h C.uint64_t, ackIDs *C.uint64_t, ackCount C.int32_t, maxMessages C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) C.int32_t {
+func rmq_consumer_poll(h C.uint64_t, maxMessages C.int32_t, timeoutMs C.int32_t, out **C.uint8_t, outLen *C.int64_t, outCount *C.int32_t) C.int32_t {
 	return call(func() error {
 		if out == nil || outLen == nil || outCount == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
@@ -403,17 +403,11 @@ func rmq_consumer_poll(h C.uint64_t, ackIDs *C.uint64_t, ackCount C.int32_t, max
 		if err != nil {
 			return err
 		}
-		if ackCount < 0 || (ackCount > 0 && ackIDs == nil) {
-			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "ack ids must be a non-NULL array with ack_count >= 0")
-		}
 		if maxMessages <= 0 {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_messages must be > 0")
 		}
 		if timeoutMs < 0 {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "timeout_ms must be >= 0")
-		}
-		if ackCount > 0 { // first, so that their room in the window is free for the batch
-			st.settleIDs(unsafe.Slice(ackIDs, int(ackCount)), settlement{kind: C.RMQ_ACK})
 		}
 		if f := st.fault.Load(); f != nil && len(st.ready) == 0 {
 			return f
@@ -476,33 +470,26 @@ func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int
 		if delayLevel < 0 || delayLevel > 18 {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "delay_level must be 0..18, not %d", int32(delayLevel))
 		}
-		settled := st.settleIDs(unsafe.Slice(ids, int(count)), settlement{kind: int32(kind), delay: int(delayLevel)})
+		settled := 0
+		s := settlement{kind: int32(kind), delay: int(delayLevel)}
+		st.mu.Lock()
+		for _, id := range unsafe.Slice(ids, int(count)) {
+			if d, ok := st.pending[uint64(id)]; ok {
+				delete(st.pending, uint64(id))
+				st.settle(d, s)
+				settled++
+			}
+		}
+		st.mu.Unlock()
+		if settled > 0 {
+			st.window.give(settled)
+			st.lastSettle.Store(time.Now().UnixNano())
+		}
 		if outSettled != nil {
 			*outSettled = C.int32_t(settled)
 		}
 		return nil
 	})
-}
-
-// settleIDs settles the pending deliveries among ids with s (unknown ids
-// are skipped), returns their room in the window once for all of them, and
-// tells how many it settled.
-func (st *consumerState) settleIDs(ids []C.uint64_t, s settlement) int {
-	settled := 0
-	st.mu.Lock()
-	for _, id := range ids {
-		if d, ok := st.pending[uint64(id)]; ok {
-			delete(st.pending, uint64(id))
-			st.settle(d, s)
-			settled++
-		}
-	}
-	st.mu.Unlock()
-	if settled > 0 {
-		st.window.give(settled)
-		st.lastSettle.Store(time.Now().UnixNano())
-	}
-	return settled
 }
 
 // close stops the consumer. Settled messages get a moment to be committed;

@@ -293,30 +293,22 @@ int32_t rmq_tx_check_reply(uint64_t producer, uint64_t check_id,
 int32_t rmq_consumer_new(char *config, int64_t config_len,
                          uint64_t *out_handle);
 
-/* Acknowledges the ack_count deliveries in ack_ids first (as
- * rmq_consumer_ack with RMQ_ACK; ack_ids may be NULL when ack_count is 0),
- * then takes up to max_messages messages, waiting at most timeout_ms for the
- * first one (0 = do not wait). A loop that acknowledges the messages it
- * has handled thus makes one call per batch. Unknown ids are skipped. The
- * acks are applied also when taking then fails, except with
- * RMQ_ERR_INVALID_ARGUMENT (nothing done) and RMQ_ERR_CLOSED (maybe not
- * applied: a closed consumer's unsettled messages are redelivered). RMQ_OK with
- * *out_count == 0 means none arrived in time. *out (release with rmq_free;
- * NULL when 0) holds *out_count records, each (little-endian):
+/* Takes up to max_messages messages, waiting at most timeout_ms for the
+ * first one (0 = do not wait). RMQ_OK with *out_count == 0 means none
+ * arrived in time. *out (release with rmq_free; NULL when 0) holds
+ * *out_count records, each (little-endian):
  *   uint64 delivery_id | int32 queue_id | int32 reconsume_times |
  *   int64 queue_offset | int64 born_timestamp_ms | int64 store_timestamp_ms |
  *   8 x uint32 lengths, then the 8 fields' bytes back to back: topic, tags,
  *   keys (space separated), msg_id, offset_msg_id, broker_name, properties
  *   ("k\0v\0..." user properties only), body.
- * Every message taken must later be settled: acknowledged through a later
- * rmq_consumer_poll, or with rmq_consumer_ack (from any thread).
+ * Every message taken must later be settled with rmq_consumer_ack.
  * Persistent pull problems, which the SDK only logs, are reported here once
  * they lasted 10 s (checked every 2 s), whenever no message is waiting, and
  * until they clear: RMQ_ERR_NO_ROUTE (a subscribed topic has no route and
  * no broker creates topics automatically) or RMQ_ERR_BROKER (no queue of a
  * subscribed topic is readable, e.g. a write-only broker). */
-int32_t rmq_consumer_poll(uint64_t consumer, uint64_t *ack_ids,
-                          int32_t ack_count, int32_t max_messages,
+int32_t rmq_consumer_poll(uint64_t consumer, int32_t max_messages,
                           int32_t timeout_ms, uint8_t **out, int64_t *out_len,
                           int32_t *out_count);
 

@@ -237,11 +237,11 @@ def test_waiting_calls_return_in_short_slices_so_ctrl_c_is_handled(rocketmq_name
             if name != "rmq_consumer_poll":
                 return fn
 
-            def poll(h: int, ids: Any, k: int, n: int, ms: int, *rest: Any) -> int:
+            def poll(h: int, n: int, ms: int, *rest: Any) -> int:
                 seen.append(ms)
                 if len(seen) >= 3:
                     raise KeyboardInterrupt
-                return int(fn(h, ids, k, n, ms, *rest))
+                return int(fn(h, n, ms, *rest))
 
             return poll
 

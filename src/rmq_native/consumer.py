@@ -143,8 +143,7 @@ class Consumer(NativeClient):
         self.subscriptions = dict(subs)
         self._batch = batch_size
         self._buffer: collections.deque[Message] = collections.deque()
-        self._acks: list[int] = []  # auto-acknowledgements not yet sent (go with the next poll)
-        self._carried: list[list[int]] = []  # acks on their way in a poll (close sends them again)
+        self._acks: list[int] = []  # auto-acknowledgements not yet sent
         self._closing = False
         # Guards the buffer, the acks and the settled flags. Held only for
         # short steps (the library's ack never blocks), never while waiting
@@ -213,13 +212,9 @@ class Consumer(NativeClient):
         _ffi.check(_ffi.lib().rmq_consumer_ack(self._h(), arr, len(ids), int(nack), delay_level, out))
 
     def _flush_acks(self) -> None:
-        """Send the acks still waiting and those a poll in progress carries
-        (an id already settled is skipped by the library); close() calls it
-        before the handle goes, so that no ack is lost to a poll the close
-        makes fail. Caller holds self._lock."""
-        ids = self._acks + [i for carried in self._carried for i in carried]
-        self._acks = []
-        if ids and self._handle:
+        # caller holds self._lock
+        if self._acks and self._handle:
+            ids, self._acks = self._acks, []
             self._send_settle(ids, False, 0)
 
     def _settle(self, msg: Message, *, nack: bool, delay_level: int) -> None:
@@ -270,26 +265,15 @@ class Consumer(NativeClient):
                     if not msg._settled:  # given back, then settled
                         self._stats.received(msg)  # stats.py
                         return msg
-                acks, self._acks = self._acks, []
-                if acks:
-                    self._carried.append(acks)
+                self._flush_acks()
             if deadline is None:
                 ms = _SLICE_MS
             else:
                 left = deadline - time.monotonic()
                 if polled and left <= 0:
-                    if acks:  # nothing to take: the acks go on their own
-                        with self._lock:
-                            self._carried.remove(acks)
-                            self._send_settle(acks, False, 0)
                     return None
                 ms = min(_SLICE_MS, max(0, int(left * 1000)))
-            try:
-                batch = self._poll(ms, acks)
-            finally:
-                if acks:
-                    with self._lock:
-                        self._carried.remove(acks)
+            batch = self._poll(ms)
             polled = True
             if batch:
                 with self._lock:
@@ -297,14 +281,12 @@ class Consumer(NativeClient):
                         raise ClosedError("rmq_native: consumer is closed")
                     self._buffer.extend(batch)
 
-    def _poll(self, ms: int, acks: list[int]) -> list[Message]:
-        """One call of the library: acknowledge acks, then take a batch."""
+    def _poll(self, ms: int) -> list[Message]:
         ffi = _ffi.ffi
         out = ffi.new("uint8_t **")
         out_len = ffi.new("int64_t *")
         count = ffi.new("int32_t *")
-        ids = ffi.new("uint64_t[]", acks) if acks else ffi.NULL
-        _ffi.check(_ffi.lib().rmq_consumer_poll(self._h(), ids, len(acks), self._batch, ms, out, out_len, count))
+        _ffi.check(_ffi.lib().rmq_consumer_poll(self._h(), self._batch, ms, out, out_len, count))
         if count[0] == 0:
             return []
         ptr = out[0]
@@ -324,8 +306,7 @@ class Consumer(NativeClient):
 
     def _advance(self, msg: Message) -> None:
         """A ``messages()`` loop asked for the message after ``msg``: the
-        application is done with it, acknowledge it (sent with the next poll,
-        or by close())."""
+        application is done with it, acknowledge it (sent with the next poll)."""
         with self._lock:
             if not msg._settled and not self._closing:
                 msg._settled = True

@@ -493,14 +493,7 @@ def abi_fuzz(ns: str, topic: str, cases: int, seed: int, allow_create: bool) -> 
             lib.rmq_free(ids[0])
 
     def op_poll() -> None:
-        k = rnd.randint(0, 6)  # acks carried by the poll, as in op_ack
-        acks = [delivery_ids.pop() if delivery_ids and rnd.random() < 0.5 else rint(64, signed=False)
-                for _ in range(k)]
-        arr = ffi.new("uint64_t[]", acks) if acks else ffi.NULL
-        count = rnd.choice([k, k, rnd.randint(-3, k)])
-        if arr == ffi.NULL and rnd.random() < 0.3:
-            count = rnd.choice([0, 1, 5])  # NULL ids with a non-zero count
-        rc = lib.rmq_consumer_poll(handle(consumer), arr, count, rint(32), rnd.choice([0, 1, 20, -1, -(2**31)]),
+        rc = lib.rmq_consumer_poll(handle(consumer), rint(32), rnd.choice([0, 1, 20, -1, -(2**31)]),
                                    pbuf, plen, pcount)
         call("rmq_consumer_poll", rc)
         if rc == 0 and pcount[0] > 0:

@@ -213,7 +213,7 @@ static int consume(const char *ns, const char *topic, const char *group, const c
         uint8_t *out = NULL;
         int64_t out_len = 0;
         int32_t n = 0;
-        rc = p_rmq_consumer_poll(consumer, NULL, 0, 32, 1000, &out, &out_len, &n);
+        rc = p_rmq_consumer_poll(consumer, 32, 1000, &out, &out_len, &n);
         if (rc != RMQ_OK) {
             fail("rmq_consumer_poll", rc);
             break;
@@ -576,7 +576,7 @@ static int poll_once(uint64_t c, delivery *d, int max) {
     uint8_t *out = NULL;
     int64_t out_len = 0;
     int32_t n = 0;
-    int32_t rc = p_rmq_consumer_poll(c, NULL, 0, max < 32 ? max : 32, 200, &out, &out_len, &n);
+    int32_t rc = p_rmq_consumer_poll(c, max < 32 ? max : 32, 200, &out, &out_len, &n);
     if (rc != RMQ_OK) {
         if (rc != RMQ_ERR_CLOSED) fail("rmq_consumer_poll", rc);
         return -1;
