@@ -672,7 +672,9 @@ static int scenario_async(const char *ns, const char *topic, const char *group) 
             rd(&r, 8);
             int32_t send_status = (int32_t)rd(&r, 4);
             field fs[5];
-            for (int j = 0; j < 5; j++) fs[j] = rd_data(&r, (uint32_t)rd(&r, 4));
+            uint32_t lens[5]; /* the five text lengths come first, then their bytes */
+            for (int j = 0; j < 5; j++) lens[j] = (uint32_t)rd(&r, 4);
+            for (int j = 0; j < 5; j++) fs[j] = rd_data(&r, lens[j]);
             if (r.bad) break;
             int i = (int)(token - 1000);
             if (i < 1 || i >= N || done[i]++) {
