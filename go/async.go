@@ -124,64 +124,19 @@ type asyncJob struct {
 	timeout time.Duration
 }
 
-// enqueue starts an asynchronous send. A send that finds the producer
-// idle (nothing queued, no dispatcher running, the previous send_async at
-// least trickleGap ago) to a topic whose last first attempt succeeded
-// (route and connection known: the SDK has nothing to look up or dial)
-// makes its first attempt at once on the caller's thread, as a Go program
-// calling SendAsync does: at a low rate that saves the wake-up of a
-// dispatcher goroutine, and a late dispatcher on a busy machine (sends
-// queued behind it) was most of the end-to-end latency's tail. Any other
-// send is queued for the dispatcher, so that a burst is written by one
-// goroutine and the caller does not wait for a lookup or a dial; each
-// send's timeout starts when its first attempt starts. Sends start in the
-// order of the calls. The caller holds st.mu for reading and counted the
-// send in st.inflight.
+// enqueue queues an asynchronous send and starts the producer's dispatcher
+// if it is not running. The caller never blocks; each send's timeout
+// starts when the dispatcher takes it.
 func (st *producerState) enqueue(j asyncJob) {
-	now := time.Now().UnixNano()
 	st.qmu.Lock()
-	inline := !st.dispatching && now-st.lastEnqueue >= int64(trickleGap) && st.warm(j.msg.Topic)
-	st.lastEnqueue = now
-	if inline {
-		select {
-		case st.onWire <- struct{}{}:
-			st.dispatching = true // sends queued meanwhile wait for this one
-		default:
-			inline = false // maxOnWire first attempts in flight: wait in the queue
-		}
-	}
-	if !inline {
-		st.queue = append(st.queue, j)
-		start := !st.dispatching
-		st.dispatching = true
-		st.qmu.Unlock()
-		if start {
-			goSafe("asynchronous send dispatcher", st.dispatch)
-		}
-		return
-	}
-	st.qmu.Unlock()
-	st.sendAsync(j)
-	st.qmu.Lock()
-	start := len(st.queue) > 0
-	st.dispatching = start
+	st.queue = append(st.queue, j)
+	start := !st.dispatching
+	st.dispatching = true
 	st.qmu.Unlock()
 	if start {
 		goSafe("asynchronous send dispatcher", st.dispatch)
 	}
 }
-
-// warm reports whether the last first attempt of a send to topic succeeded.
-func (st *producerState) warm(topic string) bool {
-	_, ok := st.warmTopics.Load(topic)
-	return ok
-}
-
-// trickleGap is how long after the previous send_async a send finds the
-// producer idle (see enqueue). Below it the calls come as a burst, whose
-// sends the dispatcher writes (SendAsync on the one calling thread cost
-// 50 % more CPU per message at full rate; benchmarks/PROFILE.md 6.2).
-const trickleGap = 200 * time.Microsecond
 
 // dispatch starts the queued sends, in order, until the queue is empty:
 // one goroutine writes them all, so they do not queue for the connection's
@@ -291,15 +246,11 @@ func (st *producerState) firstAttemptDone(j asyncJob, topic string, deadline tim
 	res *primitive.SendResult, first error) {
 	c := completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)}
 	if first == nil {
-		if !st.warm(topic) {
-			st.warmTopics.Store(topic, struct{}{})
-		}
 		c.res = res
 		st.completions.push(c)
 		st.inflight.Done()
 		return
 	}
-	st.warmTopics.Delete(topic)
 	j.msg.Topic = topic
 	goSafe("asynchronous send retries", func() {
 		defer st.inflight.Done()

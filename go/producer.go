@@ -43,11 +43,9 @@ type producerState struct {
 	start       func() error
 	shutdown    func() error
 	inflight    sync.WaitGroup  // asynchronous sends
-	qmu         sync.Mutex      // guards queue, dispatching and lastEnqueue
+	qmu         sync.Mutex      // guards queue and dispatching
 	queue       []asyncJob      // asynchronous sends waiting for the dispatcher
-	dispatching bool            // the dispatcher runs, or a caller makes a first attempt (enqueue)
-	lastEnqueue int64           // unix nanos of the last asynchronous send's call
-	warmTopics  sync.Map        // topic -> struct{}: its last asynchronous first attempt succeeded (enqueue)
+	dispatching bool            // the dispatcher runs
 	onWire      chan struct{}   // a slot per first attempt in flight (maxOnWire)
 	completions completionQueue // finished asynchronous sends
 	corked      corker          // the SDK client's connections, corked by the dispatcher (cork.go)

@@ -199,12 +199,10 @@ int32_t rmq_producer_send_batch(uint64_t producer, rmq_message *msgs,
  * validation and connection errors are reported. */
 int32_t rmq_producer_send_oneway(uint64_t producer, rmq_message *msg);
 
-/* Starts sending one message and returns without waiting for the broker's
- * answer: a send that finds the producer idle, to a topic whose last send
- * succeeded, writes its request during the call; any other is queued and
- * written in the background. The outcome is reported, with the caller's
- * token, by rmq_producer_poll_completions. The send gets timeout_ms (<= 0:
- * the producer's send timeout) and the producer's retries. */
+/* Starts sending one message in the background and returns at once. The
+ * outcome is reported, with the caller's token, by
+ * rmq_producer_poll_completions. The send gets timeout_ms (<= 0: the
+ * producer's send timeout) and the producer's retries. */
 int32_t rmq_producer_send_async(uint64_t producer, rmq_message *msg,
                                 int32_t timeout_ms, uint64_t token);
 
