@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -48,13 +50,29 @@ func TestCorkerCorksTheTablesConnections(t *testing.T) {
 	var table sync.Map
 	table.Store("broker", &wrapper{Conn: conn})
 	table.Store("other", "not a connection")
-	c := corker{table: &table}
+	conns := &sdkConns{table: &table}
+	c := corker{conns: conns}
 	c.cork()
-	if len(c.conns) != 1 || !corkedNow(t, conn.(*net.TCPConn)) {
-		t.Fatalf("not corked (%d connections)", len(c.conns))
+	if len(c.held) != 1 || !corkedNow(t, conn.(*net.TCPConn)) || conns.runs.Load() != 1 {
+		t.Fatalf("not corked (%d connections)", len(c.held))
+	}
+	// The interceptor leaves a dispatcher's run alone.
+	_ = conns.aroundWrite(context.Background(), nil, nil, func(context.Context, any, any) error { return nil })
+	if !corkedNow(t, conn.(*net.TCPConn)) {
+		t.Fatal("the interceptor uncorked a dispatcher's run")
 	}
 	c.uncork()
-	if len(c.conns) != 0 || corkedNow(t, conn.(*net.TCPConn)) {
+	if len(c.held) != 0 || corkedNow(t, conn.(*net.TCPConn)) || conns.runs.Load() != 0 {
 		t.Fatal("still corked")
+	}
+	// Otherwise it corks around the write, and uncorks after it.
+	wantErr := errors.New("write failed")
+	during := false
+	err = conns.aroundWrite(context.Background(), nil, nil, func(context.Context, any, any) error {
+		during = corkedNow(t, conn.(*net.TCPConn))
+		return wantErr
+	})
+	if !during || err != wantErr || corkedNow(t, conn.(*net.TCPConn)) {
+		t.Fatalf("corked during the write: %v, after: %v, error %v", during, corkedNow(t, conn.(*net.TCPConn)), err)
 	}
 }

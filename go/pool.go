@@ -40,9 +40,10 @@ import (
 const poolGrace = 3 * time.Second
 
 type pooledProducer struct {
-	key  string
-	p    rocketmq.Producer
-	refs int // guarded by poolMu
+	key   string
+	p     rocketmq.Producer
+	conns *sdkConns // its connections, for corking (cork.go); nil if not found
+	refs  int       // guarded by poolMu
 }
 
 var (
@@ -58,8 +59,9 @@ func poolKey(cfg producerConfig) string {
 }
 
 // sharedProducer returns a started SDK producer for cfg (creating it with
-// opts when none is open) and the function that releases it (once).
-func sharedProducer(cfg producerConfig, opts []producer.Option) (rocketmq.Producer, func() error, error) {
+// opts when none is open), its connections and the function that releases
+// it (once).
+func sharedProducer(cfg producerConfig, opts []producer.Option) (rocketmq.Producer, *sdkConns, func() error, error) {
 	key := poolKey(cfg)
 	poolMu.Lock()
 	defer poolMu.Unlock()
@@ -67,18 +69,19 @@ func sharedProducer(cfg producerConfig, opts []producer.Option) (rocketmq.Produc
 	if e == nil {
 		p, err := rocketmq.NewProducer(opts...)
 		if err != nil {
-			return nil, nil, errf(C.RMQ_ERR_STATE, "cannot create producer: %v", err)
+			return nil, nil, nil, errf(C.RMQ_ERR_STATE, "cannot create producer: %v", err)
 		}
+		conns := newSDKConns(p) // before Start: it installs an interceptor
 		if err := p.Start(); err != nil {
 			_ = reaped(p, p.Shutdown)()
-			return nil, nil, errf(C.RMQ_ERR_STATE, "cannot start producer: %v", err)
+			return nil, nil, nil, errf(C.RMQ_ERR_STATE, "cannot start producer: %v", err)
 		}
-		e = &pooledProducer{key: key, p: p}
+		e = &pooledProducer{key: key, p: p, conns: conns}
 		pool[key] = e
 	}
 	e.refs++
 	var once sync.Once
-	return e.p, func() error {
+	return e.p, e.conns, func() error {
 		once.Do(e.release)
 		return nil
 	}, nil

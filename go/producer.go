@@ -48,7 +48,7 @@ type producerState struct {
 	dispatching bool            // the dispatcher runs
 	onWire      chan struct{}   // a slot per first attempt in flight (maxOnWire)
 	completions completionQueue // finished asynchronous sends
-	corked      corker          // the SDK client's connections, corked by the dispatcher (cork.go)
+	corked      corker          // the dispatcher's hold on the SDK client's connections (cork.go)
 	tx          *txListener     // transaction producers only
 	nameServers []string
 	timeout     time.Duration
@@ -142,12 +142,12 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 		level: level, retries: retries, completions: newCompletionQueue(),
 		onWire: make(chan struct{}, maxOnWire)}
 	if listener == nil {
-		p, release, err := sharedProducer(cfg, opts) // pool.go: started, shared
+		p, conns, release, err := sharedProducer(cfg, opts) // pool.go: started, shared
 		if err != nil {
 			return nil, err
 		}
 		st.p, st.start, st.shutdown = p, func() error { return nil }, release
-		st.corked.table = sdkConnTable(p)
+		st.corked.conns = conns
 	} else {
 		tp, err := rocketmq.NewTransactionProducer(listener, opts...)
 		if err != nil {
