@@ -30,39 +30,25 @@ from .stats import ProducerStats
 
 _attached: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
-_topics: dict[str, bytes] = {}  # checked topic -> its UTF-8 bytes (topic_bytes)
+_topics: dict[str, tuple[bytes, Any, int]] = {}  # checked topic -> what encoded_topic returns
 _TOPICS_MAX = 4096
 
 
-def topic_bytes(topic: str) -> bytes:
-    """A topic checked (check_topic) and encoded, cached: a producer sends to
-    few topics, so this skips the regular expression and the encoding on
-    almost every send."""
+def encoded_topic(topic: str) -> tuple[bytes, Any, int]:
+    """A topic checked (check_topic) and encoded: its UTF-8 bytes, a cffi
+    buffer of them (what an ``rmq_message``'s topic points to; it keeps them
+    alive) and their length. Cached: a producer sends to few topics, so this
+    skips the regular expression and the encoding on almost every send."""
     try:
-        b = _topics.get(topic)
+        t = _topics.get(topic)
     except TypeError:  # unhashable: check_topic says what is wrong
-        b = None
-    if b is None or type(topic) is not str:
+        t = None
+    if t is None or type(topic) is not str:
         b = check_topic(topic).encode("utf-8")
+        t = (b, _ffi.ffi.from_buffer(b), len(b))
         if len(_topics) >= _TOPICS_MAX:
             _topics.clear()
-        _topics[topic] = b
-    return b
-
-
-_topic_buffers: dict[str, tuple[Any, int]] = {}  # checked topic -> (a cffi buffer of its UTF-8 bytes, length)
-
-
-def topic_buffer(topic: str) -> tuple[Any, int]:
-    """The bytes of topic_bytes as a cffi buffer (which keeps them alive) and
-    their length, cached as well: what an ``rmq_message``'s topic points to."""
-    t = _topic_buffers.get(topic) if type(topic) is str else None
-    if t is None:
-        b = topic_bytes(topic)
-        t = (_ffi.ffi.from_buffer(b), len(b))
-        if len(_topic_buffers) >= _TOPICS_MAX:
-            _topic_buffers.clear()
-        _topic_buffers[topic] = t
+        _topics[topic] = t
     return t
 
 
@@ -220,10 +206,21 @@ class ProducerBase(NativeClient):
             )
         return body_b
 
+    def _body_into(self, m: Any, body: Any) -> Any:
+        """Check a body (:meth:`_body`) and point the ``rmq_message`` m to
+        it; returns the cffi buffer m points to."""
+        body_b = body if type(body) is bytes else to_body(body)
+        n = len(body_b)
+        if not n or n > self._max_message_size:
+            self._body(body_b)  # raises
+        buf = _ffi.ffi.from_buffer(body_b)
+        m.body, m.body_len = buf, n
+        return buf
+
     def _fill(
         self,
         m: Any,
-        topic_b: bytes,
+        topic: tuple[bytes, Any, int],
         body: Any,
         tags: str | None = None,
         keys: str | Iterable[str] | None = None,
@@ -233,9 +230,10 @@ class ProducerBase(NativeClient):
         sharding_key: str | None = None,
     ) -> list[Any]:
         """Validate one message and fill the ``rmq_message`` struct m (all
-        zero: as ``ffi.new`` makes it); returns the buffers it points to (bind
-        them to m's owner with :func:`attach`)."""
-        body_b = self._body(body)
+        zero: as ``ffi.new`` makes it) with the topic (from
+        :func:`encoded_topic`), the body and the options given; returns the
+        buffers it points to (bind them to m's owner with :func:`attach`)."""
+        body_buf = self._body_into(m, body)
         tags_b = b"" if tags is None else check_text("tags", tags).encode("utf-8")
         keys_b = encode_keys(keys)
         props_b = encode_properties(properties)
@@ -248,9 +246,8 @@ class ProducerBase(NativeClient):
                 raise InvalidArgumentError("give delay_level or a delivery time, not both")
         from_buffer = _ffi.ffi.from_buffer
         # an empty field stays (NULL, 0) as ffi.new made it: no buffer to make and keep
-        bufs = [from_buffer(topic_b), from_buffer(body_b)]
-        m.topic, m.topic_len = bufs[0], len(topic_b)
-        m.body, m.body_len = bufs[1], len(body_b)
+        _, m.topic, m.topic_len = topic
+        bufs = [topic[1], body_buf]
         if tags_b:
             bufs.append(from_buffer(tags_b))
             m.tags, m.tags_len = bufs[-1], len(tags_b)
@@ -275,18 +272,12 @@ class ProducerBase(NativeClient):
 
     def _plain_message(self, topic: str, body: Any) -> tuple[Any, Any]:
         """A new ``rmq_message`` (cdata) with a topic and a body only (the
-        other fields empty) and the body's buffer it points to, for a call
-        that uses it only while the caller keeps both (as _message_buffers)."""
-        topic_buf, topic_len = topic_buffer(topic)
-        body_b = body if type(body) is bytes else to_body(body)
-        n = len(body_b)
-        if not n or n > self._max_message_size:
-            self._body(body_b)  # raises
+        other fields empty, no options to look at) and the body's buffer it
+        points to, for a call that uses it only while the caller keeps both
+        (as _message_buffers)."""
         m = _ffi.ffi.new("rmq_message *")
-        buf = _ffi.ffi.from_buffer(body_b)
-        m.topic, m.topic_len = topic_buf, topic_len
-        m.body, m.body_len = buf, n
-        return m, buf
+        _, m.topic, m.topic_len = encoded_topic(topic)
+        return m, self._body_into(m, body)
 
     def _message_buffers(self, topic: str, body: Any, **options: Any) -> tuple[Any, list[Any]]:
         """A new ``rmq_message`` (cdata) and the buffers it points to, for a
@@ -295,6 +286,6 @@ class ProducerBase(NativeClient):
         m = _ffi.ffi.new("rmq_message *")
         deliver_at, delay = options.pop("deliver_at", None), options.pop("delay", None)
         deliver_at_ms = 0 if deliver_at is None and delay is None else _deliver_at_ms(deliver_at, delay)
-        return m, self._fill(m, topic_bytes(topic), body, deliver_at_ms=deliver_at_ms, **options)
+        return m, self._fill(m, encoded_topic(topic), body, deliver_at_ms=deliver_at_ms, **options)
 
 

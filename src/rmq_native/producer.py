@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Union
 
 from . import _completions, _ffi, _pump, _request
 from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout, to_body
-from ._producer_base import ProducerBase, _result, topic_buffer, topic_bytes
+from ._producer_base import ProducerBase, _result, encoded_topic
 from ._transaction import TransactionProducer
 from .errors import ClosedError, InvalidArgumentError
 from .message import Message, OutgoingMessage, SendResult
@@ -177,14 +177,14 @@ class Producer(ProducerBase):
         and properties. The whole batch must fit ``max_message_size``.
         Returns the batch's result; ``msg_ids`` lists every message id.
         """
-        topic_b = topic_bytes(topic)
+        topic_t = encoded_topic(topic)
         items = list(items)
         if not items:
             raise InvalidArgumentError("a batch needs at least one message")
         ffi = _ffi.ffi
         from_buffer = ffi.from_buffer
         # arr points into these buffers, alive as long as this frame (the library copies during the call)
-        topic_buf, topic_len = topic_buffer(topic)
+        _, topic_buf, topic_len = topic_t
         buffers: list[Any] = []
         # with OpenTelemetry on, every message of the batch carries the batch span's trace context
         op, trace_ctx = self._stats.begin(topic, {}, count=len(items), operation="send_batch")  # stats.py
@@ -200,10 +200,10 @@ class Producer(ProducerBase):
             for i, item in enumerate(items if bodies is None else ()):
                 try:
                     if isinstance(item, (bytes, bytearray, memoryview, str)):
-                        buffers += self._fill(arr[i], topic_b, item, properties=trace_ctx)
+                        buffers += self._fill(arr[i], topic_t, item, properties=trace_ctx)
                     elif hasattr(item, "body"):
                         props = {**(item.properties or {}), **trace_ctx} if trace_ctx else item.properties
-                        buffers += self._fill(arr[i], topic_b, item.body, tags=item.tags, keys=item.keys,
+                        buffers += self._fill(arr[i], topic_t, item.body, tags=item.tags, keys=item.keys,
                                               properties=props)
                     else:
                         raise TypeError(

@@ -47,17 +47,25 @@ class _Send:
         self._span = span
         self._t0 = time.perf_counter()
 
+    def _count_done(self, now: float) -> float:
+        """Count this send as succeeded at ``now`` (``time.perf_counter()``)
+        in its stats, whose lock the caller holds; returns its milliseconds."""
+        s = self._stats
+        s._sent += self._count
+        s._in_flight -= self._count
+        if self._queued:
+            s._queued -= self._count
+        ms = (now - self._t0) * 1000
+        if self._timed:
+            s._latency.append(ms)
+        return ms
+
     def done(self, result: Any) -> None:
         """The send succeeded with ``result`` (a SendResult, or None for oneway)."""
-        ms = (time.perf_counter() - self._t0) * 1000
         s = self._stats
+        now = time.perf_counter()
         with s._lock:
-            s._sent += self._count
-            s._in_flight -= self._count
-            if self._queued:
-                s._queued -= self._count
-            if self._timed:
-                s._latency.append(ms)
+            ms = self._count_done(now)
         if self._span is not None:
             self._hooks.end_publish(self._span, s, result, None, ms)
 
@@ -91,22 +99,13 @@ def done_all(sends: list[tuple[Any, Any]]) -> None:
     s = getattr(sends[0][0], "_stats", None)
     now = time.perf_counter()
     rest = []
-    sent = queued = 0
     if s is not None:
-        latency = s._latency
         with s._lock:
             for op, result in sends:
                 if type(op) is not _Send or op._span is not None or op._stats is not s:
                     rest.append((op, result))
                     continue
-                sent += op._count
-                if op._queued:
-                    queued += op._count
-                if op._timed:
-                    latency.append((now - op._t0) * 1000)
-            s._sent += sent
-            s._in_flight -= sent
-            s._queued -= queued
+                op._count_done(now)
     else:
         rest = sends
     for op, result in rest:
