@@ -6,6 +6,7 @@ import concurrent.futures
 import datetime as dt
 import os
 import signal
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -229,3 +230,54 @@ def test_send_to_an_unresponsive_broker_fails_within_the_send_timeout(tmp_path) 
         assert ei.value.retriable, ei.value
     finally:
         devbroker.stop(home=home)
+
+
+def _data_segments_out(fds: set[int]) -> int:
+    """Segments with data the kernel sent on these TCP sockets of this
+    process (tcp_info.tcpi_data_segs_out, Linux >= 4.6)."""
+    import socket
+    import struct
+
+    total = 0
+    for fd in fds:
+        try:
+            s = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue  # closed meanwhile
+        try:
+            info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+        finally:
+            s.close()
+        total += struct.unpack_from("I", info, 156)[0]
+    return total
+
+
+def _tcp_fds() -> set[int]:
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                fds.add(int(name))
+        except OSError:
+            pass
+    return fds
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_CORK and tcp_info are Linux's")
+def test_a_synchronous_request_leaves_as_one_segment(rocketmq_namesrv: str, topic: str) -> None:
+    # The SDK writes a request in four writes on a TCP_NODELAY socket; the
+    # library corks the producer's connections around the writing of each
+    # request (go/cork.go), so each leaves as one segment, not four.
+    before = _tcp_fds()
+    with Producer(rocketmq_namesrv, unique("P")) as p:  # a group of its own: an SDK client of its own
+        p.send(topic, b"warm")  # route and broker connection
+        fds = _tcp_fds() - before
+        sends = 200
+        start = _data_segments_out(fds)
+        for _ in range(sends):
+            p.send(topic, b"x" * 1024)
+        p.send_batch(topic, [b"y" * 100] * 16)
+        segments = _data_segments_out(fds) - start
+    assert fds
+    # a few more for the heartbeat or a route update that may fall in the window
+    assert segments <= (sends + 1) * 1.25, f"{segments} segments for {sends + 1} requests"
