@@ -8,7 +8,10 @@ package main
 
 import (
 	"encoding/binary"
+	"reflect"
 	"strings"
+	"sync"
+	"unsafe"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
@@ -53,9 +56,8 @@ const messageHeadSize = 8 + 4 + 4 + 3*8 + 8*4
 
 // messageFields are the record's text fields in their order. The tags, keys
 // and user properties (key NUL value NUL ..., RocketMQ's own properties
-// left out) come from one pass over the SDK's marshalled properties
-// ("k\x01v\x02..."; RocketMQ forbids both separators in names and values):
-// GetProperties copies the whole map, and each GetProperty takes its lock.
+// left out) come from one pass over the message's property map
+// (withProperties).
 func messageFields(m *primitive.MessageExt) [7]string {
 	brokerName := ""
 	if m.Queue != nil {
@@ -63,22 +65,53 @@ func messageFields(m *primitive.MessageExt) [7]string {
 	}
 	var tags, keys string
 	var props []byte
-	all := m.MarshallProperties()
-	for all != "" {
-		var item string
-		item, all, _ = strings.Cut(all, "\x02")
-		k, v, ok := strings.Cut(item, "\x01")
-		switch {
-		case !ok:
-		case k == primitive.PropertyTags:
-			tags = v
-		case k == primitive.PropertyKeys:
-			keys = v
-		case !isSystemProperty(k):
-			props = append(append(append(append(props, k...), 0), v...), 0)
+	withProperties(&m.Message, func(all map[string]string) {
+		for k, v := range all {
+			switch {
+			case k == primitive.PropertyTags:
+				tags = v
+			case k == primitive.PropertyKeys:
+				keys = v
+			case !isSystemProperty(k):
+				props = append(append(append(append(props, k...), 0), v...), 0)
+			}
 		}
-	}
+	})
 	return [7]string{m.Topic, tags, keys, m.MsgId, m.OffsetMsgId, brokerName, string(props)}
+}
+
+// sdkProps locates the property map of the SDK's Message and the lock that
+// guards it (unexported fields). The SDK offers no way to read the map in
+// place: GetProperties copies it, each GetProperty takes the lock, and
+// MarshallProperties builds a string of all of them (0.8 µs and 5
+// allocations for the nine properties of a delivered message, against
+// 0.14 µs and none in place: BenchmarkMessageFields). ok is false when
+// the layout is not the one of v2.1.2 (TestMessagePropertiesFindsTheSDKsMap
+// fails then) and withProperties falls back to GetProperties.
+var sdkProps = func() (p struct {
+	ok      bool
+	mapOff  uintptr
+	lockOff uintptr
+}) {
+	t := reflect.TypeOf(primitive.Message{})
+	mf, ok1 := t.FieldByName("properties")
+	lf, ok2 := t.FieldByName("mutex")
+	p.ok = ok1 && ok2 && mf.Type == reflect.TypeOf(map[string]string(nil)) && lf.Type == reflect.TypeOf(sync.RWMutex{})
+	p.mapOff, p.lockOff = mf.Offset, lf.Offset
+	return p
+}()
+
+// withProperties calls f with the property map of m under its read lock
+// (f must neither keep nor change the map).
+func withProperties(m *primitive.Message, f func(map[string]string)) {
+	if !sdkProps.ok {
+		f(m.GetProperties())
+		return
+	}
+	lock := (*sync.RWMutex)(unsafe.Add(unsafe.Pointer(m), sdkProps.lockOff))
+	lock.RLock()
+	defer lock.RUnlock()
+	f(*(*map[string]string)(unsafe.Add(unsafe.Pointer(m), sdkProps.mapOff)))
 }
 
 // messageRecordSize is the size of the record appendMessageRecord appends.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -181,5 +182,41 @@ func TestWireMessageHeaderSize(t *testing.T) {
 	buf := encodeMessageRecord(nil, 1, &primitive.MessageExt{})
 	if len(buf) != 8+4+4+8+8+8+8*4 {
 		t.Fatalf("an empty message record has %d bytes, want 72", len(buf))
+	}
+}
+
+// BenchmarkMessageFields takes the text fields of a message with the
+// properties a broker delivers (a 1 KiB body, tags, keys, one user property).
+func BenchmarkMessageFields(b *testing.B) {
+	m := fullMessage()
+	m.WithProperties(map[string]string{"MIN_OFFSET": "0", "MAX_OFFSET": "12346", "CLUSTER": "DefaultCluster",
+		"CONSUME_START_TIME": "1700000000200", "WAIT": "true", "UNIQ_KEY": "7F000001000000000000000000000001"})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_ = messageFields(m)
+	}
+}
+
+// TestMessagePropertiesFindsTheSDKsMap fails when the SDK's Message no
+// longer has the layout withProperties reads (it then copies the map with
+// GetProperties); both ways yield the message's properties.
+func TestMessagePropertiesFindsTheSDKsMap(t *testing.T) {
+	if !sdkProps.ok {
+		t.Fatal("primitive.Message has no properties map and mutex: withProperties falls back to GetProperties")
+	}
+	m := fullMessage()
+	want := m.GetProperties()
+	for _, inPlace := range []bool{true, false} {
+		saved := sdkProps.ok
+		sdkProps.ok = inPlace
+		var got map[string]string
+		withProperties(&m.Message, func(all map[string]string) { got = maps.Clone(all) })
+		sdkProps.ok = saved
+		if !maps.Equal(got, want) {
+			t.Errorf("in place %v: properties %v, want %v", inPlace, got, want)
+		}
+	}
+	if f := messageFields(m); f[1] != "tagA" || f[2] != "k1 k2" || f[6] != "color\x00blue\x00" {
+		t.Errorf("fields %q", f)
 	}
 }
