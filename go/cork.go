@@ -11,9 +11,9 @@ package main
 // fewer reads for the broker.
 //
 // Two places cork:
-//   - the SDK client's request interceptor (installed before the client
-//     starts) corks around the writing of every request, synchronous sends
-//     included: the SDK calls it with the write inside and the wait for the
+//   - the SDK client's request interceptor (installed before a producer's
+//     or a consumer's client starts) corks around the writing of every
+//     request, synchronous sends and a consumer's pulls included: the SDK calls it with the write inside and the wait for the
 //     answer outside, so the request leaves when it is written;
 //   - the async dispatcher (async.go) corks around a run of queued
 //     requests; while a run is on, the interceptor leaves the corking to it.
@@ -53,8 +53,9 @@ type sdkConns struct {
 }
 
 // newSDKConns finds the connection table of the SDK client of a producer
-// made by producer.NewDefaultProducer (or nil) and installs the corking
-// interceptor; call it before the client starts (reap.go has the helpers).
+// made by producer.NewDefaultProducer or of a push consumer (or nil) and
+// installs the corking interceptor; call it before the client starts
+// (reap.go has the helpers).
 func newSDKConns(p any) (conns *sdkConns) {
 	defer func() {
 		if recover() != nil {

@@ -235,10 +235,16 @@ def test_send_to_an_unresponsive_broker_fails_within_the_send_timeout(tmp_path) 
 def _data_segments_out(fds: set[int]) -> int:
     """Segments with data the kernel sent on these TCP sockets of this
     process (tcp_info.tcpi_data_segs_out, Linux >= 4.6)."""
+    return _tcp_out(fds)[0]
+
+
+def _tcp_out(fds: set[int]) -> tuple[int, int]:
+    """Segments with data and bytes the peer acknowledged, sent on these TCP
+    sockets of this process (tcp_info.tcpi_data_segs_out, tcpi_bytes_acked)."""
     import socket
     import struct
 
-    total = 0
+    segments = acked = 0
     for fd in fds:
         try:
             s = socket.socket(fileno=os.dup(fd))
@@ -248,8 +254,9 @@ def _data_segments_out(fds: set[int]) -> int:
             info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
         finally:
             s.close()
-        total += struct.unpack_from("I", info, 156)[0]
-    return total
+        segments += struct.unpack_from("I", info, 156)[0]
+        acked += struct.unpack_from("Q", info, 120)[0]
+    return segments, acked
 
 
 def _tcp_fds() -> set[int]:
@@ -281,3 +288,26 @@ def test_a_synchronous_request_leaves_as_one_segment(rocketmq_namesrv: str, topi
     assert fds
     # a few more for the heartbeat or a route update that may fall in the window
     assert segments <= (sends + 1) * 1.25, f"{segments} segments for {sends + 1} requests"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_CORK and tcp_info are Linux's")
+def test_a_consumers_pull_request_leaves_as_one_segment(rocketmq_namesrv: str, producer: Producer, topic: str) -> None:
+    # A consumer's client is corked like a producer's: a pull request (frame
+    # length, header length and header: three writes) leaves as one segment.
+    # Its sockets carry nothing else but its heartbeats and offset commits,
+    # (and name-server lookups), so the bytes per segment tell: ~ 270 with
+    # a pull request per segment, ~ 100 with one segment per write.
+    producer.send_batch(topic, [b"m" * 1024] * 32)
+    for _ in range(20):
+        producer.send_batch(topic, [b"m" * 1024] * 100)
+    before = _tcp_fds()
+    with Consumer(rocketmq_namesrv, unique("G"), topic, from_where="first") as c:
+        got = 0
+        for _ in c.messages(timeout=10):
+            got += 1
+            if got == 2032:
+                break
+        segments, sent = _tcp_out(_tcp_fds() - before)
+    assert got == 2032
+    assert segments >= 2032 / 32, f"{segments} segments: the pull requests were not seen"
+    assert sent / segments > 180, f"{sent} bytes in {segments} segments"
