@@ -103,6 +103,7 @@ func (st *producerState) sendSync(timeout time.Duration, msgs ...*primitive.Mess
 	if st.closed {
 		return nil, errf(C.RMQ_ERR_CLOSED, "producer is closed")
 	}
+	defer waitingCaller()() // procs.go
 	var res *primitive.SendResult
 	err := st.sendWithRetries(timeout, msgs, func(ctx context.Context) (err error) {
 		res, err = st.p.SendSync(ctx, msgs...)

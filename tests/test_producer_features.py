@@ -311,3 +311,50 @@ def test_a_consumers_pull_request_leaves_as_one_segment(rocketmq_namesrv: str, p
     assert got == 2032
     assert segments >= 2032 / 32, f"{segments} segments: the pull requests were not seen"
     assert sent / segments > 180, f"{sent} bytes in {segments} segments"
+
+
+_PROCS_CHILD = """
+import json, sys, threading, rmq_native
+from rmq_native import _ffi
+def procs():
+    out, n = _ffi.ffi.new("uint8_t **"), _ffi.ffi.new("int64_t *")
+    _ffi.check(_ffi.lib().rmq_debug_stats(out, n))
+    return json.loads(_ffi.take_buffer(out[0], n[0]))["procs"]
+ns, topic, many = sys.argv[1], sys.argv[2], sys.argv[3] == "many"
+with rmq_native.Producer(ns, "procs_probe") as p:
+    p.send(topic, b"warm")
+    start = procs()
+    threads = 3 * start if many else 1
+    def work():
+        for _ in range(150):
+            p.send(topic, b"x")
+    ts = [threading.Thread(target=work) for _ in range(threads)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    print(json.dumps([start, procs()]))
+"""
+
+
+@pytest.mark.parametrize("threads,env_procs", [("many", None), ("one", None), ("many", "2")])
+def test_ps_rise_only_for_threads_waiting_in_sync_sends(rocketmq_namesrv: str, topic: str, threads: str,
+                                                         env_procs: str | None) -> None:
+    # go/procs.go: GOMAXPROCS rises (to at most the number of waiting
+    # threads) while more threads wait in synchronous sends than there are
+    # Ps; one thread leaves the default, GOMAXPROCS in the environment is
+    # left alone. "many" is three times the default.
+    import json
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "GOMAXPROCS"}
+    if env_procs:
+        env["GOMAXPROCS"] = env_procs
+    out = subprocess.run([sys.executable, "-c", _PROCS_CHILD, rocketmq_namesrv, topic, threads], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    start, end = json.loads(out.stdout.strip().splitlines()[-1])
+    if env_procs:
+        assert start == end == int(env_procs)
+    elif threads == "one":
+        assert end == start
+    else:
+        assert start < end <= 3 * start, (start, end)
