@@ -43,7 +43,7 @@ func buildMessage(m *C.rmq_message, maxSize int) (*primitive.Message, error) {
 	msg := primitive.NewMessage(topic, body)
 	// The SDK (v2.1.2) gives messages of a batch no id: give every message
 	// its unique id here.
-	msg.WithProperty(primitive.PropertyUniqueClientMessageIdKeyIndex, primitive.CreateUniqID())
+	msg.WithProperty(primitive.PropertyUniqueClientMessageIdKeyIndex, newMessageID()) // msgid.go
 	tags, err := goString(m.tags, m.tags_len)
 	if err != nil {
 		return nil, err
