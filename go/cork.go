@@ -13,8 +13,9 @@ package main
 // Two places cork:
 //   - the SDK client's request interceptor (installed before a producer's
 //     or a consumer's client starts) corks around the writing of every
-//     request, synchronous sends and a consumer's pulls included: the SDK calls it with the write inside and the wait for the
-//     answer outside, so the request leaves when it is written;
+//     request, synchronous sends and a consumer's pulls included: the SDK
+//     calls it with the write inside and the wait for the answer outside,
+//     so the request leaves when it is written;
 //   - the async dispatcher (async.go) corks around a run of queued
 //     requests; while a run is on, the interceptor leaves the corking to it.
 //     A request another goroutine writes meanwhile leaves when a segment

@@ -15,7 +15,6 @@ package main
 // milliseconds as the Java client does.
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +27,6 @@ var msgIDs = struct {
 	prefix  string
 	counter atomic.Uint32
 	month   atomic.Pointer[[2]int64] // start and end of the current month, Unix ms
-	mu      sync.Mutex               // serialises the month's update
 }{prefix: primitive.CreateUniqID()[:msgIDPrefixLen]}
 
 const upperHex = "0123456789ABCDEF"
@@ -54,10 +52,9 @@ func newMessageID() string {
 	return string(b[:])
 }
 
-// monthOf records and returns the bounds of now's month (local time).
+// monthOf records and returns the bounds of now's month (local time;
+// callers racing at the month's turn store the same bounds).
 func monthOf(now time.Time) *[2]int64 {
-	msgIDs.mu.Lock()
-	defer msgIDs.mu.Unlock()
 	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.Local)
 	m := &[2]int64{start.UnixMilli(), start.AddDate(0, 1, 0).UnixMilli()}
 	msgIDs.month.Store(m)

@@ -232,15 +232,10 @@ def test_send_to_an_unresponsive_broker_fails_within_the_send_timeout(tmp_path) 
         devbroker.stop(home=home)
 
 
-def _data_segments_out(fds: set[int]) -> int:
-    """Segments with data the kernel sent on these TCP sockets of this
-    process (tcp_info.tcpi_data_segs_out, Linux >= 4.6)."""
-    return _tcp_out(fds)[0]
-
-
 def _tcp_out(fds: set[int]) -> tuple[int, int]:
     """Segments with data and bytes the peer acknowledged, sent on these TCP
-    sockets of this process (tcp_info.tcpi_data_segs_out, tcpi_bytes_acked)."""
+    sockets of this process (tcp_info.tcpi_data_segs_out, Linux >= 4.6, and
+    tcpi_bytes_acked)."""
     import socket
     import struct
 
@@ -280,11 +275,11 @@ def test_a_synchronous_request_leaves_as_one_segment(rocketmq_namesrv: str, topi
         p.send(topic, b"warm")  # route and broker connection
         fds = _tcp_fds() - before
         sends = 200
-        start = _data_segments_out(fds)
+        start = _tcp_out(fds)[0]
         for _ in range(sends):
             p.send(topic, b"x" * 1024)
         p.send_batch(topic, [b"y" * 100] * 16)
-        segments = _data_segments_out(fds) - start
+        segments = _tcp_out(fds)[0] - start
     assert fds
     # a few more for the heartbeat or a route update that may fall in the window
     assert segments <= (sends + 1) * 1.25, f"{segments} segments for {sends + 1} requests"
