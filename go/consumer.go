@@ -348,7 +348,6 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 		return nil, errf(C.RMQ_ERR_STATE, "cannot create consumer: %v", err)
 	}
 	st.c = c
-	newSDKConns(c) // before Start: corks the client's pull, ack and offset requests (cork.go)
 	for _, s := range subs {
 		if err := c.Subscribe(s.topic, s.sel, st.consume); err != nil {
 			_ = c.Shutdown()

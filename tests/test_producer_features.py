@@ -285,29 +285,6 @@ def test_a_synchronous_request_leaves_as_one_segment(rocketmq_namesrv: str, topi
     assert segments <= (sends + 1) * 1.25, f"{segments} segments for {sends + 1} requests"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_CORK and tcp_info are Linux's")
-def test_a_consumers_pull_request_leaves_as_one_segment(rocketmq_namesrv: str, producer: Producer, topic: str) -> None:
-    # A consumer's client is corked like a producer's: a pull request (frame
-    # length, header length and header: three writes) leaves as one segment.
-    # Its sockets carry nothing else but its heartbeats and offset commits,
-    # (and name-server lookups), so the bytes per segment tell: ~ 270 with
-    # a pull request per segment, ~ 100 with one segment per write.
-    producer.send_batch(topic, [b"m" * 1024] * 32)
-    for _ in range(20):
-        producer.send_batch(topic, [b"m" * 1024] * 100)
-    before = _tcp_fds()
-    with Consumer(rocketmq_namesrv, unique("G"), topic, from_where="first") as c:
-        got = 0
-        for _ in c.messages(timeout=10):
-            got += 1
-            if got == 2032:
-                break
-        segments, sent = _tcp_out(_tcp_fds() - before)
-    assert got == 2032
-    assert segments >= 2032 / 32, f"{segments} segments: the pull requests were not seen"
-    assert sent / segments > 180, f"{sent} bytes in {segments} segments"
-
-
 _PROCS_CHILD = """
 import json, sys, threading, rmq_native
 from rmq_native import _ffi
