@@ -59,7 +59,7 @@ type sdkConns struct {
 }
 
 // newSDKConns finds the connection table of the SDK client of a producer
-// made by producer.NewDefaultProducer or of a push consumer (or nil) and
+// made by producer.NewDefaultProducer (or nil) and
 // installs the corking interceptor; call it before the client starts
 // (reap.go has the helpers).
 func newSDKConns(p any) (conns *sdkConns) {
