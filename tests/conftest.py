@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -22,6 +24,44 @@ _counter = itertools.count()
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+
+
+def dev_broker_pid(namesrv: str) -> int:
+    """Pid of the broker of this machine's dev broker behind namesrv; skips
+    the test when namesrv is another name server (RMQ_NAMESRV), whose broker
+    it cannot pause."""
+    from rmq_native import devbroker
+
+    st = devbroker.status()
+    if not st or st["namesrv_addr"] != namesrv or not st["broker_pid"]:
+        pytest.skip(f"the broker behind {namesrv} is not this machine's dev broker: the test cannot pause it")
+    return int(st["broker_pid"])
+
+
+def pause_process(pid: int, pause: bool) -> None:
+    """Stop (pause=True) or continue a process: a broker that stalls, as in
+    a long garbage collection, with its sockets open."""
+    if sys.platform == "win32":
+        import ctypes
+        from ctypes import wintypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.OpenProcess.restype = wintypes.HANDLE
+        kernel32.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
+        ntdll = ctypes.WinDLL("ntdll")
+        call = ntdll.NtSuspendProcess if pause else ntdll.NtResumeProcess
+        call.argtypes = [wintypes.HANDLE]
+        h = kernel32.OpenProcess(0x0800, False, pid)  # PROCESS_SUSPEND_RESUME
+        if not h:
+            raise ctypes.WinError(ctypes.get_last_error())
+        try:
+            status = call(h)
+            if status:
+                raise OSError(f"{call.__name__}({pid}): NTSTATUS {status & 0xFFFFFFFF:#x}")
+        finally:
+            kernel32.CloseHandle(h)
+    else:
+        os.kill(pid, signal.SIGSTOP if pause else signal.SIGCONT)
 
 
 @pytest.fixture(scope="session")
