@@ -115,3 +115,42 @@ def test_async_send_result_decodes_its_texts_when_read() -> None:
     assert "_texts" not in vars(lazy)
     with pytest.raises(AttributeError):
         lazy.no_such_field  # noqa: B018
+
+
+def test_received_message_decodes_its_properties_when_read() -> None:
+    import pickle
+    import threading
+
+    data, count, records = _case("messages")
+    want = next(r for r in records if r["properties"])
+    index = records.index(want)
+
+    def fresh() -> Message:
+        return _wire.messages(data, count, None)[index]
+
+    msg = fresh()
+    assert "_raw_properties" in vars(msg) and "properties" not in vars(msg)
+    assert dict(pickle.loads(pickle.dumps(msg)).properties) == want["properties"]  # pickled undecoded
+    assert f"properties={want['properties']!r}" in repr(msg)
+    assert "_raw_properties" not in vars(msg) and msg.properties is msg.properties
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        msg.nope  # noqa: B018
+    # threads reading them first at the same time all get one dict
+    for _ in range(50):
+        msg = fresh()
+        seen: list[object] = []
+        start = threading.Barrier(4)
+
+        def read(m: Message, start: threading.Barrier, seen: list[object]) -> None:
+            start.wait()
+            seen.append(m.properties)
+
+        threads = [threading.Thread(target=read, args=(msg, start, seen)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({id(p) for p in seen}) == 1 and seen[0] == want["properties"]
+    # a message with no properties (the fixtures have one) reads an empty dict
+    empty = _wire.messages(data, count, None)[next(i for i, r in enumerate(records) if not r["properties"])]
+    assert empty.properties == {}

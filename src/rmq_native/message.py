@@ -114,6 +114,24 @@ class Message:
     _settler: Settler | None = field(default=None, repr=False)
     _settled: bool = field(default=False, repr=False)
 
+    if not TYPE_CHECKING:  # (for mypy every field is a plain attribute)
+
+        def __getattr__(self, name: str) -> Any:
+            # A received message keeps its properties undecoded
+            # (``_raw_properties``, see _wire.messages) until they are read;
+            # racing first reads all return the dict the first one stored.
+            d = self.__dict__
+            raw = d.get("_raw_properties")
+            if name != "properties" or raw is None:
+                if name == "properties" and "properties" in d:
+                    return d["properties"]  # another thread decoded them meanwhile
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            from ._wire import properties
+
+            props = d.setdefault("properties", properties(raw))
+            d.pop("_raw_properties", None)
+            return props
+
     @property
     def text(self) -> str:
         """The body decoded as UTF-8."""
