@@ -145,9 +145,10 @@ class Consumer(NativeClient):
         self._buffer: collections.deque[Message] = collections.deque()
         self._acks: list[int] = []  # auto-acknowledgements not yet sent
         self._closing = False
-        # Guards the buffer, the acks and the settled flags. Held only for
-        # short steps (the library's ack never blocks), never while waiting
-        # for messages: settling and close() never wait for a receive.
+        # Guards the buffer, the acks, the settled flags and the statistics
+        # (stats.ConsumerStats counts under it). Held only for short steps
+        # (the library's ack never blocks), never while waiting for
+        # messages: settling and close() never wait for a receive.
         # Re-entrant: a generator finalized by the garbage collector gives
         # its message back from whatever code the thread was running.
         self._lock = threading.RLock()
@@ -155,7 +156,7 @@ class Consumer(NativeClient):
         check_type("trace", trace, bool, "a bool")
         if trace_topic is not None:
             check_topic(trace_topic, "trace_topic")
-        self._stats = ConsumerStats(group, max_reconsume_times)
+        self._stats = ConsumerStats(group, max_reconsume_times, self._lock)
         self._credentials = (access_key, secret_key)  # for the reply producer
         self._replier: Producer | None = None  # the producer replies go through, made at the first reply
         self._replier_lock = threading.Lock()

@@ -1,8 +1,9 @@
 """Client statistics: the exact counters behind ``producer.stats()`` and
 ``consumer.stats()``, and the hook OpenTelemetry plugs into (:mod:`rmq_native.otel`).
 
-Counting costs one lock round trip and one ``perf_counter`` per send or
-delivery; nothing else happens unless :func:`rmq_native.otel.instrument`
+Counting costs one lock round trip and one ``perf_counter`` per send, and
+a few additions per delivery under the consumer's own lock; nothing else
+happens unless :func:`rmq_native.otel.instrument`
 installed its hooks.
 """
 
@@ -165,13 +166,16 @@ class ProducerStats:
 
 
 class ConsumerStats:
-    """Counters of one consumer (thread-safe, exact)."""
+    """Counters of one consumer (exact). They live under the consumer's own
+    lock: every method but :meth:`snapshot` is called with ``lock`` held
+    (the consumer counts where it hands out and settles messages, so a
+    delivery costs no lock round trip of its own); snapshot takes it."""
 
-    def __init__(self, group: str, max_reconsume_times: int) -> None:
+    def __init__(self, group: str, max_reconsume_times: int, lock: threading.RLock) -> None:
         self.group = group
         # the SDK's default (16) applies to -1
         self._max_reconsume = 16 if max_reconsume_times < 0 else max_reconsume_times
-        self._lock = threading.Lock()
+        self._lock = lock
         self._received = 0
         self._acked = 0
         self._nacked = 0
@@ -181,10 +185,9 @@ class ConsumerStats:
 
     def received(self, msg: Any) -> None:
         """A message is handed to the application."""
-        with self._lock:
-            self._received += 1
-            if msg.reconsume_times > 0:
-                self._redelivered += 1
+        self._received += 1
+        if msg.reconsume_times > 0:
+            self._redelivered += 1
         hooks = _otel
         if hooks is not None and msg._id not in self._spans:
             self._spans[msg._id] = (hooks, hooks.start_process(self, msg))
@@ -193,20 +196,18 @@ class ConsumerStats:
         """A message handed out went back to the local buffer unsettled (a
         loop was left, a receive cancelled): it counts once more when it is
         handed out again; its process span goes on."""
-        with self._lock:
-            self._received -= 1
-            if msg.reconsume_times > 0:
-                self._redelivered -= 1
+        self._received -= 1
+        if msg.reconsume_times > 0:
+            self._redelivered -= 1
 
     def settled(self, msg: Any, nack: bool) -> None:
         """A message handed out was acknowledged (or nacked)."""
-        with self._lock:
-            if nack:
-                self._nacked += 1
-                if msg.reconsume_times >= self._max_reconsume:
-                    self._dlq += 1
-            else:
-                self._acked += 1
+        if nack:
+            self._nacked += 1
+            if msg.reconsume_times >= self._max_reconsume:
+                self._dlq += 1
+        else:
+            self._acked += 1
         if self._spans:
             entry = self._spans.pop(msg._id, None)
             if entry is not None:
