@@ -54,6 +54,7 @@ def test_message_records(name: str) -> None:
         _check_message(msg, want)
         assert msg._settler is settler and not msg.settled
         # the decoder sets the fields without __init__: every one of them
+        # (the properties once read, as _check_message did)
         assert set(vars(msg)) == {f.name for f in dataclasses.fields(Message)}
 
 
