@@ -203,13 +203,19 @@ const maxOnWire = 512
 // connection (no goroutine per send waits for its answer, and none queue
 // for the connection's lock). The SDK's SendAsync never retries (upstream
 // issue 1157): a first attempt that fails goes on in sendWithRetries on a
-// goroutine, with the same message (msg_id) and the same deadline. The
-// caller holds st.mu for reading, counted the send in st.inflight and took
-// a slot of st.onWire, which the end of the first attempt gives back.
+// goroutine, with the same message (msg_id) and the same deadline. A
+// traced producer makes every attempt there: the SDK's trace interceptor
+// fails SendAsync ("ProducerCtx Not Exist") and records only SendSync.
+// The caller holds st.mu for reading, counted the send in st.inflight and
+// took a slot of st.onWire, which the end of the first attempt gives back.
 // A panic of the SDK fails this send only.
 func (st *producerState) sendAsync(j asyncJob) {
 	topic := j.msg.Topic // the SDK prefixes the namespace
 	deadline := time.Now().Add(j.timeout)
+	if st.traced {
+		st.retryAsync(j, topic, deadline, nil, func() { <-st.onWire })
+		return
+	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	var once sync.Once
 	defer func() {
@@ -241,20 +247,29 @@ func (st *producerState) sendAsync(j asyncJob) {
 }
 
 // firstAttemptDone completes an asynchronous send after its first attempt,
-// or hands a failed one to the library's retries on a goroutine.
+// or hands a failed one to the library's retries.
 func (st *producerState) firstAttemptDone(j asyncJob, topic string, deadline time.Time,
 	res *primitive.SendResult, first error) {
-	c := completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)}
 	if first == nil {
-		c.res = res
-		st.completions.push(c)
+		st.completions.push(completion{token: j.token, res: res,
+			msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)})
 		st.inflight.Done()
 		return
 	}
+	st.retryAsync(j, topic, deadline, first, func() {})
+}
+
+// retryAsync finishes an asynchronous send on a goroutine with
+// sendWithRetries and SendSync: after a first attempt that failed with
+// first, or, with first nil, making every attempt there. It calls ended
+// before the completion is queued.
+func (st *producerState) retryAsync(j asyncJob, topic string, deadline time.Time, first error, ended func()) {
+	c := completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex)}
 	j.msg.Topic = topic
 	goSafe("asynchronous send retries", func() {
 		defer st.inflight.Done()
 		defer func() { st.completions.push(c) }()
+		defer ended()
 		defer func() {
 			if r := recover(); r != nil {
 				c.err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)
@@ -266,10 +281,10 @@ func (st *producerState) firstAttemptDone(j asyncJob, topic string, deadline tim
 		if left < time.Millisecond {
 			left = time.Millisecond // the first attempt's outcome is still classified below
 		}
-		tried := false
+		replay := first != nil
 		c.err = st.sendWithRetries(left, []*primitive.Message{j.msg}, func(ctx context.Context) (err error) {
-			if !tried { // the attempt SendAsync made
-				tried = true
+			if replay { // the attempt SendAsync made
+				replay = false
 				return first
 			}
 			c.res, err = st.p.SendSync(ctx, j.msg)

@@ -38,6 +38,7 @@ type producerState struct {
 	closing     bool                         // no new sends (set first by close)
 	closed      bool                         // shut down
 	retries     int                          // library retries of a failed send
+	traced      bool                         // message trace on: every send is the SDK's SendSync (async.go)
 	p           rocketmq.Producer            // a plain producer, or
 	tp          rocketmq.TransactionProducer // a transaction producer
 	start       func() error
@@ -120,10 +121,12 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 		}
 		opts = append(opts, producer.WithCredentials(cr))
 	}
+	traced := false
 	if tr, err := cfg.traceConfig(addrs, group, cfg.AccessKey, cfg.SecretKey); err != nil { // message trace (trace.go)
 		return nil, err
 	} else if tr != nil {
 		opts = append(opts, producer.WithTrace(tr))
+		traced = true
 	}
 	compressAt, level := 4096, 5
 	if cfg.CompressOver != nil {
@@ -139,7 +142,7 @@ func newProducer(config *C.char, configLen C.int64_t, listener primitive.Transac
 		return nil, errf(C.RMQ_ERR_UNREACHABLE, "name server %s unreachable", strings.Join(addrs, ";"))
 	}
 	st := &producerState{nameServers: addrs, timeout: timeout, maxSize: maxSize, compressAt: compressAt,
-		level: level, retries: retries, completions: newCompletionQueue(),
+		level: level, retries: retries, traced: traced, completions: newCompletionQueue(),
 		onWire: make(chan struct{}, maxOnWire)}
 	if listener == nil {
 		p, conns, release, err := sharedProducer(cfg, opts) // pool.go: started, shared

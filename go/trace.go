@@ -30,9 +30,10 @@ type traceOptions struct {
 // the broker creates when traceTopicEnable=true) through the SDK's trace
 // client: one per process (instance "INNER_TRACE_CLIENT_DEFAULT"), which
 // keeps the name servers and credentials of the first traced client. The
-// producer records successful synchronous sends (the library's asynchronous
-// sends are synchronous sends underneath; oneway sends are not recorded),
-// the consumer a record before and after each delivery.
+// producer records successful sends, synchronous and asynchronous (a traced
+// producer makes them with the SDK's SendSync, the only send its trace
+// interceptor records; oneway sends are not recorded), the consumer a
+// record before and after each delivery.
 func (t traceOptions) traceConfig(addrs []string, group, accessKey, secretKey string) (*primitive.TraceConfig, error) {
 	if !t.Trace {
 		if t.TraceTopic != "" {

@@ -308,6 +308,19 @@ def test_message_trace_records_send_and_consume(rocketmq_namesrv: str, make_topi
     assert "Pub" in _trace_records(rocketmq_namesrv, trace_topic, tr.msg_id, {"Pub"})
 
 
+def test_traced_async_sends_are_sent_and_recorded(rocketmq_namesrv: str, make_topic: Callable[..., str]) -> None:
+    """The SDK's trace interceptor fails the SDK's own SendAsync ("ProducerCtx
+    Not Exist"): a traced producer without retries lost every send_async to
+    it, and with retries spent one on each. Traced producers send with the
+    SDK's SendSync, which the interceptor records."""
+    topic, trace_topic = make_topic(), make_topic(1)
+    with Producer(rocketmq_namesrv, unique("P"), trace=True, trace_topic=trace_topic, retries=0) as p:
+        results = [f.result(30) for f in [p.send_async(topic, f"a{i}") for i in range(20)]]
+    assert {r.status for r in results} == {rmq_native.SendStatus.SEND_OK}
+    assert len({r.msg_id for r in results}) == 20
+    assert "Pub" in _trace_records(rocketmq_namesrv, trace_topic, results[-1].msg_id, {"Pub"})
+
+
 def test_trace_options_are_checked(rocketmq_namesrv: str) -> None:
     with pytest.raises(TypeError):
         Producer(rocketmq_namesrv, trace="yes")  # type: ignore[arg-type]

@@ -111,6 +111,55 @@ def test_exit_warns_how_many_sends_could_not_be_sent(rocketmq_namesrv: str, topi
     assert {f"exit-{i}".encode() for i in range(2500)} <= got
 
 
+def test_sync_sends_to_a_stalled_broker_end_at_their_deadline(rocketmq_namesrv: str, topic: str) -> None:
+    """With the broker stalled (stopped, sockets open) every thread waiting
+    in a synchronous send, plain sends and a batch, must end at its deadline
+    with SendUnknownError, not hang; once the broker continues, the producer
+    sends again and each stalled message is stored at most once, under the
+    id it was given."""
+    broker_pid = dev_broker_pid(rocketmq_namesrv)
+    outcomes: dict[int, tuple[str, str, float]] = {}
+    with Producer(rocketmq_namesrv, retries=2) as p:
+        p.send(topic, b"warm-up", keys="warm")
+        p.send_batch(topic, [b"warm-a", b"warm-b"])
+
+        def one(i: int) -> None:
+            t0 = time.monotonic()
+            try:
+                if i == 0:
+                    p.send_batch(topic, [b"stalled-b0", b"stalled-b1"], timeout=1.0)
+                else:
+                    p.send(topic, f"stalled-{i}", keys=f"s{i}", timeout=1.0)
+                outcomes[i] = ("sent", "", time.monotonic() - t0)
+            except rmq_native.SendUnknownError as e:
+                outcomes[i] = ("unknown", e.msg_id, time.monotonic() - t0)
+            except Exception as e:  # reported by the assertion below
+                outcomes[i] = (type(e).__name__, str(e), time.monotonic() - t0)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(5)]
+        pause_process(broker_pid, True)
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(15)
+            assert not any(t.is_alive() for t in threads), "a synchronous send outlived its deadline by 14 s"
+        finally:
+            pause_process(broker_pid, False)
+        for i, (kind, msg_id, took) in sorted(outcomes.items()):
+            assert kind == "unknown" and msg_id, (i, kind, msg_id)
+            assert 0.9 <= took <= 4.0, f"send {i} ended after {took:.2f} s, its deadline was 1 s"
+        assert len(outcomes) == 5
+        assert p.send(topic, b"after", keys="after", timeout=10).status == rmq_native.SendStatus.SEND_OK
+    copies: dict[str, list[str]] = {}
+    for m in stored(rocketmq_namesrv, topic, 4, quiet=3):
+        if m.keys:
+            copies.setdefault(m.keys[0], []).append(m.msg_id)
+    assert copies["after"] and copies["warm"]
+    for i in range(1, 5):
+        assert copies.get(f"s{i}", []) in ([], [outcomes[i][1]]), (i, copies.get(f"s{i}"), outcomes[i])
+
+
 # ---------------------------------------------------------------- item 8: unknown outcomes, one id
 
 
