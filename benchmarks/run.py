@@ -739,10 +739,10 @@ def write_markdown(path: Path, rows: List[Dict[str, Any]], systems: List[str], m
         f"Run {meta['finished']} ({'quick' if meta['quick'] else 'full'}, {meta['duration_s']:.0f} s) on "
         f"{meta['machine']['cores']} × {meta['machine']['cpu']}, {meta['machine']['memory_gib']} GiB, "
         f"{meta['machine']['os']}; Python {meta['machine']['python']}, {meta['machine']['go']}, "
-        f"{meta['machine']['java']}. 1 KiB bodies; one dev broker (RocketMQ {ROCKETMQ_VERSION}) for all, "
-        "the gRPC client through rocketmq-proxy (cluster mode) in front of it.",
+        f"{meta['machine']['java']}. 1 KiB bodies; one dev broker (RocketMQ {ROCKETMQ_VERSION}) for all"
+        + (", the gRPC client through rocketmq-proxy (cluster mode) in front of it." if "grpc5" in systems else "."),
         f"Load average during the run: {meta['load_min']:.1f}–{meta['load_max']:.1f} "
-        f"(2 cores, shared by the broker and the clients under test: single numbers are noisy, "
+        f"({meta['machine']['cores']} cores, shared by the broker and the clients under test: single numbers are noisy, "
         "the same-run ratios and the CPU per message less so).",
         "",
         "Value (× ratio to rmq_native; for msg/s and MB/s higher is better, for ms, µs and MiB lower is better).",
