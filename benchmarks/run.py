@@ -742,8 +742,8 @@ def write_markdown(path: Path, rows: List[Dict[str, Any]], systems: List[str], m
         f"{meta['machine']['java']}. 1 KiB bodies; one dev broker (RocketMQ {ROCKETMQ_VERSION}) for all"
         + (", the gRPC client through rocketmq-proxy (cluster mode) in front of it." if "grpc5" in systems else "."),
         f"Load average during the run: {meta['load_min']:.1f}–{meta['load_max']:.1f} "
-        f"({meta['machine']['cores']} cores, shared by the broker and the clients under test: single numbers are noisy, "
-        "the same-run ratios and the CPU per message less so).",
+        f"({meta['machine']['cores']} cores, shared by the broker and the clients under test: "
+        "single numbers are noisy, the same-run ratios and the CPU per message less so).",
         "",
         "Value (× ratio to rmq_native; for msg/s and MB/s higher is better, for ms, µs and MiB lower is better).",
     ]
