@@ -62,8 +62,9 @@ type delivery struct {
 // handover is one SDK callback's messages (one, or up to batchMax in
 // concurrent mode): the callback returns once every one is settled.
 type handover struct {
-	left atomic.Int32  // messages not settled yet
-	all  chan struct{} // buffered: signalled when left reaches 0
+	left      atomic.Int32  // messages not settled yet
+	all       chan struct{} // buffered: signalled when left reaches 0
+	finishing *atomic.Int32 // the consumer's count of settled callbacks still to return
 }
 
 // prefetchPerQueue is the most messages the SDK keeps pulled and not yet
@@ -100,6 +101,10 @@ type consumerState struct {
 	startMu         sync.Mutex // orders refreshRoutes and close
 	nextID          atomic.Uint64
 	lastSettle      atomic.Int64 // unix nanos of the last settlement
+	finishing       atomic.Int32 // callbacks whose messages are all settled, not yet returned (commit.go)
+
+	touchedMu sync.Mutex
+	touched   map[primitive.MessageQueue]string // queues delivered from -> broker address (commit.go)
 
 	mu      sync.Mutex
 	pending map[uint64]*delivery // handed to the caller, not yet settled
@@ -121,6 +126,7 @@ func (st *consumerState) settle(d *delivery, s settlement) {
 // settled counts one message of the handover as settled.
 func (h *handover) settled() {
 	if h.left.Add(-1) == 0 {
+		h.finishing.Add(1)
 		h.all <- struct{}{}
 	}
 }
@@ -133,8 +139,11 @@ func (h *handover) settled() {
 // settled, so the SDK commits no offset past an unsettled message and its
 // own unchecked send-back never runs.
 func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-	h := &handover{all: make(chan struct{}, 1)}
+	h := &handover{all: make(chan struct{}, 1), finishing: &st.finishing}
 	h.left.Store(int32(len(msgs)))
+	if len(msgs) > 0 {
+		st.touch(msgs[0]) // one queue per callback
+	}
 	for i := 0; i < len(msgs); {
 		n := st.handOut(msgs[i:], h)
 		if n == 0 {
@@ -145,6 +154,7 @@ func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.Message
 	}
 	select {
 	case <-h.all:
+		st.finishing.Add(-1) // the SDK moves the queue's offset right after this return
 		return consumer.ConsumeSuccess, nil
 	case <-st.done:
 		return st.handBack(msgs), nil
@@ -287,6 +297,7 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 		window:          &window{free: inflight},
 		done:            make(chan struct{}),
 		pending:         map[uint64]*delivery{},
+		touched:         map[primitive.MessageQueue]string{},
 		creds:           creds,
 		instance:        instance,
 	}
@@ -492,15 +503,17 @@ func rmq_consumer_ack(h C.uint64_t, ids *C.uint64_t, count C.int32_t, kind C.int
 	})
 }
 
-// close stops the consumer. Settled messages get a moment to be committed;
-// unsettled ones are never committed, so the broker redelivers them.
+// close stops the consumer. Settled messages are committed; unsettled ones
+// are never committed, so the broker redelivers them.
 //
-// Order: first stop pulling (unsubscribe) and give the pulls in flight a moment
-// to land, so that the SDK's Shutdown, which closes each queue's message
-// channel, does not race a pull goroutine still sending into it (a send on
-// a closed channel there would panic without recover); then Shutdown (drops
-// the queues, persists the committed offsets); only then release the
-// blocked callbacks, whose results the SDK ignores for dropped queues.
+// Order: wait until the callbacks whose messages were settled have returned
+// (the SDK moves their offsets) and pulls in flight have landed, so that the
+// SDK's Shutdown, which closes each queue's message channel, does not race a
+// pull goroutine still sending into it (a send on a closed channel there
+// would panic without recover); commit the offsets with the brokers'
+// answers (commit.go); then Shutdown (drops the queues, sends the offsets
+// again one-way); only then release the blocked callbacks, whose results
+// the SDK ignores for dropped queues.
 func (st *consumerState) close() {
 	st.closeOnce.Do(func() {
 		st.startMu.Lock()
@@ -510,13 +523,9 @@ func (st *consumerState) close() {
 		// the topic and drops the offsets committed after that, so acknowledged
 		// messages came back after a restart (tests/test_admin_ops.py, lag).
 		// Suspend would race on the SDK's unsynchronized pause flag.
-		// Let the SDK finish what the caller settled just before (commit
-		// offsets), and pulls in flight land: at least 200 ms, at most one
-		// second.
-		start := time.Now()
-		for time.Since(start) < time.Second &&
-			(time.Since(start) < 200*time.Millisecond || time.Since(time.Unix(0, st.lastSettle.Load())) < 150*time.Millisecond) {
-			time.Sleep(20 * time.Millisecond)
+		st.awaitSettled(time.Now())
+		if !st.broadcasting {
+			st.commitOffsets()
 		}
 		_ = st.c.Shutdown() // drops the queues and persists committed offsets
 		close(st.done)      // releases every blocked SDK callback

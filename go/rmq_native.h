@@ -340,9 +340,12 @@ int32_t rmq_consumer_ack(uint64_t consumer, uint64_t *delivery_ids,
                          int32_t *out_settled);
 
 /* Stops the consumer: unsettled messages are handed back for redelivery,
- * offsets of settled ones are committed, the handle is released. It stops
- * pulling first and waits at least 200 ms (at most 1 s) before shutting
- * the SDK consumer down. Idempotent. */
+ * offsets of settled ones are committed, the handle is released. It waits
+ * at least 200 ms, and until every SDK callback whose messages were settled
+ * has returned (at most 5 s); then a clustering consumer sends the offsets
+ * of the queues it delivered from and waits for each broker's answer (at
+ * most 3 s in all; a failure is logged); then it shuts the SDK consumer
+ * down. Idempotent. */
 int32_t rmq_consumer_close(uint64_t consumer);
 
 /* ---- admin ------------------------------------------------------------ */

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import receive_and_ack, unique
+from conftest import dev_broker_pid, pause_process, receive_and_ack, unique
 
 import rmq_native
 from rmq_native import Admin, Consumer, Producer, _ffi, devbroker
@@ -337,3 +337,74 @@ def test_acknowledged_messages_are_committed_at_close(rocketmq_namesrv: str, pro
     with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
         again = [m.text for m in c.messages(timeout=8)]
     assert again == [], f"acknowledged messages came back: {again}"
+
+
+@pytest.mark.parametrize("where", ["single", "cluster"])
+def test_close_returns_once_the_brokers_confirmed_the_commits(request: pytest.FixtureRequest, where: str) -> None:
+    """close() sends the offsets of the queues it delivered from itself and
+    waits for each broker's answer (the SDK's own commit at shutdown is
+    one-way, its connections closed right after): the moment close()
+    returns, every broker reports the acknowledged messages committed —
+    read once, no waiting. Three consumers of one group in turn, on one
+    broker and on both brokers of a cluster."""
+    ns = str(request.getfixturevalue("rocketmq_namesrv" if where == "single" else "cluster2_namesrv"))
+    topic, group = unique("COMMIT"), unique("G")
+    with Admin(ns) as admin, Producer(ns, unique("P")) as producer:
+        admin.create_topic(topic, queues=4)
+        try:
+            for rnd in range(3):
+                bodies = {f"r{rnd}-{i}" for i in range(16)}
+                for b in sorted(bodies):
+                    producer.send(topic, b)
+                got: set[str] = set()
+                deadline = time.monotonic() + 60
+                with Consumer(ns, group, topic, from_where="first") as c:
+                    while not bodies <= got and time.monotonic() < deadline:
+                        msg = c.receive(timeout=2)
+                        if msg is not None:
+                            got.add(msg.text)
+                            msg.ack()
+                assert got == bodies, f"round {rnd}: {sorted(bodies - got)} missing, {sorted(got - bodies)} again"
+                lags = [(q.broker_name, q.queue_id, q.lag) for q in admin.consumer_lag(group, topic) if q.lag]
+                assert lags == [], f"round {rnd}: not committed when close() returned: {lags}"
+        finally:
+            admin.delete_topic(topic)
+
+
+def test_close_with_a_stalled_broker_ends_and_says_so(rocketmq_namesrv: str, producer: Producer, topic: str,
+                                                     group: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The broker stalls (stopped, sockets open) right before close(): close
+    gives up on the confirmed commit after its 3 s and logs it, instead of
+    hanging; once the broker continues, the acknowledged messages are not
+    delivered again (the SDK's one-way commit, queued in the socket, lands)."""
+    broker_pid = dev_broker_pid(rocketmq_namesrv)
+    for i in range(8):
+        producer.send(topic, f"s{i}")
+    with caplog.at_level(logging.WARNING, logger="rmq_native"):
+        c = Consumer(rocketmq_namesrv, group, topic, from_where="first")
+        try:
+            got: list[str] = []
+            deadline = time.monotonic() + 60
+            while len(got) < 8 and time.monotonic() < deadline:
+                msg = c.receive(timeout=2)
+                if msg is not None:
+                    got.append(msg.text)
+                    msg.ack()
+            assert sorted(got) == [f"s{i}" for i in range(8)]
+            pause_process(broker_pid, True)
+            try:
+                t0 = time.monotonic()
+                c.close()
+                took = time.monotonic() - t0
+            finally:
+                pause_process(broker_pid, False)
+        finally:
+            c.close()
+        assert 2.5 < took < 8, f"close() took {took:.1f} s with the broker stalled"
+        deadline = time.monotonic() + 10
+        while "could not commit the offsets" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert "could not commit the offsets" in caplog.text
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as again:
+        back = [m.text for m in again.messages(timeout=8)]
+    assert back == [], f"acknowledged messages came back: {back}"

@@ -388,8 +388,10 @@ class Consumer(NativeClient):
     # -- closing ------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop consuming. Acknowledged messages are committed; every
-        unsettled one (handed out and not settled, left by a loop, or
+        """Stop consuming. Acknowledged messages are committed: close
+        returns once the brokers confirmed their offsets (a commit refused
+        or unanswered within 3 s is logged, and those messages come back).
+        Every unsettled one (handed out and not settled, left by a loop, or
         prefetched) is redelivered later to a consumer of the group. Wakes
         a ``receive()``/``messages()`` waiting in another thread. Idempotent."""
         with self._lock:
