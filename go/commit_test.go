@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
-	"github.com/apache/rocketmq-client-go/v2/producer"
 )
 
 // TestSettledCallbacksAreAwaitedAtClose: a callback whose messages are all
@@ -70,22 +68,9 @@ func TestSettledCallbacksAreAwaitedAtClose(t *testing.T) {
 // push consumer (the shape commit.go relies on) and commits an offset of
 // its own with UPDATE_CONSUMER_OFFSET, then reads it back from the broker.
 func TestOffsetsAreCommittedWithAnswers(t *testing.T) {
-	conn, err := net.DialTimeout("tcp", devNameServer, time.Second)
-	if err != nil {
-		t.Skipf("no dev broker at %s: %v", devNameServer, err)
-	}
-	_ = conn.Close()
 	topic := fmt.Sprintf("GoCommit%d", time.Now().UnixNano())
 	group := "GoCommitG" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{devNameServer}),
-		producer.WithInstanceName(topic), producer.WithGroupName("GoCommitP"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = p.Shutdown() }()
+	p := devProducer(t, topic, "GoCommitP")
 	r, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("one")))
 	if err != nil {
 		t.Fatalf("send: %v", err)

@@ -19,26 +19,34 @@ import (
 // `go test -race`).
 const devNameServer = "127.0.0.1:9876"
 
-// TestCloseUnderTraffic closes consumers while messages keep arriving and
-// the caller is still settling, to be run with -race: the close order
-// (stop pulling, let pulls land, shut the SDK down, then release the
-// callbacks) must leave no data race and no panic.
-func TestCloseUnderTraffic(t *testing.T) {
+// devProducer starts an SDK producer on the dev broker, shut down when the
+// test ends; the test is skipped when no dev broker is reachable.
+func devProducer(t *testing.T, instance, group string) rocketmq.Producer {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", devNameServer, time.Second)
 	if err != nil {
 		t.Skipf("no dev broker at %s: %v", devNameServer, err)
 	}
 	_ = conn.Close()
-	topic := fmt.Sprintf("GoCloseRace%d", time.Now().UnixNano())
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{devNameServer}),
-		producer.WithInstanceName(topic), producer.WithGroupName("GoCloseRaceP"))
+		producer.WithInstanceName(instance), producer.WithGroupName(group))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = p.Shutdown() }()
+	t.Cleanup(func() { _ = p.Shutdown() })
+	return p
+}
+
+// TestCloseUnderTraffic closes consumers while messages keep arriving and
+// the caller is still settling, to be run with -race: the close order
+// (stop pulling, let pulls land, shut the SDK down, then release the
+// callbacks) must leave no data race and no panic.
+func TestCloseUnderTraffic(t *testing.T) {
+	topic := fmt.Sprintf("GoCloseRace%d", time.Now().UnixNano())
+	p := devProducer(t, topic, "GoCloseRaceP")
 	if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("first"))); err != nil {
 		t.Fatalf("send: %v", err)
 	}
