@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +129,13 @@ func TestOffsetsAreCommittedWithAnswers(t *testing.T) {
 		"consumerGroup": group, "topic": q.Topic, "queueId": strconv.Itoa(q.QueueId)}, nil, primitive.Credentials{}, 5*time.Second)
 	if err != nil || resp.code != 0 || resp.ext["offset"] != strconv.Itoa(mark) {
 		t.Fatalf("committed offset: %+v, %v; want %d", resp, err, mark)
+	}
+
+	// a broker that refuses the commit (no such group: SUBSCRIPTION_GROUP_NOT_EXIST)
+	// is an error naming the refusal, not a silent success
+	nobody := &consumerState{group: group + "-none"}
+	err = nobody.commitOffset(m.StoreHost, q, mark, 5*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "refused the commit: CODE 26") {
+		t.Fatalf("commit for a group the broker does not know: %v, want a refusal", err)
 	}
 }
