@@ -54,8 +54,9 @@ def test_message_records(name: str) -> None:
         _check_message(msg, want)
         assert msg._settler is settler and not msg.settled
         # the decoder sets the fields without __init__: every one of them
-        # (the properties once read, as _check_message did)
-        assert set(vars(msg)) == {f.name for f in dataclasses.fields(Message)}
+        # (the texts and properties once read, as _check_message did), and
+        # the undecoded record they came from
+        assert set(vars(msg)) == {f.name for f in dataclasses.fields(Message)} | {"_texts"}
 
 
 def test_message_records_end_where_the_buffer_ends() -> None:
@@ -118,40 +119,57 @@ def test_async_send_result_decodes_its_texts_when_read() -> None:
         lazy.no_such_field  # noqa: B018
 
 
-def test_received_message_decodes_its_properties_when_read() -> None:
+TEXTS = ("topic", "tags", "keys", "msg_id", "offset_msg_id", "broker_name")
+
+
+def test_received_message_decodes_its_texts_and_properties_when_read() -> None:
     import pickle
     import threading
 
     data, count, records = _case("messages")
-    want = next(r for r in records if r["properties"])
+    want = next(r for r in records if r["properties"] and r["keys"] and r["tags"])
     index = records.index(want)
 
     def fresh() -> Message:
         return _wire.messages(data, count, None)[index]
 
     msg = fresh()
-    assert "_raw_properties" in vars(msg) and "properties" not in vars(msg)
-    assert dict(pickle.loads(pickle.dumps(msg)).properties) == want["properties"]  # pickled undecoded
-    assert f"properties={want['properties']!r}" in repr(msg)
-    assert "_raw_properties" not in vars(msg) and msg.properties is msg.properties
+    undecoded = set(TEXTS) | {"properties"}
+    assert "_texts" in vars(msg) and not undecoded & set(vars(msg))
+    copy = pickle.loads(pickle.dumps(msg))  # pickled undecoded
+    _check_message(copy, want)
+    # the first text read decodes the six texts, not the properties
+    assert msg.broker_name == want["broker_name"]
+    assert set(TEXTS) <= set(vars(msg)) and "properties" not in vars(msg)
+    assert msg.properties is msg.properties and "properties" in vars(msg)
+    _check_message(msg, want)
+    assert f"topic={want['topic']!r}" in repr(fresh()) and f"properties={want['properties']!r}" in repr(fresh())
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         msg.nope  # noqa: B018
-    # threads reading them first at the same time all get one dict
-    for _ in range(50):
-        msg = fresh()
-        seen: list[object] = []
-        start = threading.Barrier(4)
+    # threads reading a field first at the same time all get one object
+    for name in ("keys", "properties"):
+        for _ in range(25):
+            msg = fresh()
+            seen: list[object] = []
+            start = threading.Barrier(4)
 
-        def read(m: Message, start: threading.Barrier, seen: list[object]) -> None:
-            start.wait()
-            seen.append(m.properties)
+            def read(m: Message, start: threading.Barrier, seen: list[object], name: str) -> None:
+                start.wait()
+                seen.append(getattr(m, name))
 
-        threads = [threading.Thread(target=read, args=(msg, start, seen)) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert len({id(p) for p in seen}) == 1 and seen[0] == want["properties"]
+            threads = [threading.Thread(target=read, args=(msg, start, seen, name)) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len({id(v) for v in seen}) == 1 and seen[0] is getattr(msg, name)
+    # a message made by its constructor has plain fields and their defaults
+    made = Message(topic="t", body=b"b", tags=None, keys=[], properties={}, msg_id="m", queue_id=0,
+                   queue_offset=0, reconsume_times=0, born_timestamp=0, store_timestamp=0)
+    assert (made.topic, made.offset_msg_id, made.broker_name) == ("t", "", "")
+    bare = object.__new__(Message)
+    with pytest.raises(AttributeError, match="no attribute 'topic'"):
+        bare.topic  # noqa: B018
     # a message with no properties (the fixtures have one) reads an empty dict
     empty = _wire.messages(data, count, None)[next(i for i, r in enumerate(records) if not r["properties"])]
     assert empty.properties == {}

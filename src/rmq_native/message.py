@@ -114,24 +114,6 @@ class Message:
     _settler: Settler | None = field(default=None, repr=False)
     _settled: bool = field(default=False, repr=False)
 
-    if not TYPE_CHECKING:  # (for mypy every field is a plain attribute)
-
-        def __getattr__(self, name: str) -> Any:
-            # A received message keeps its properties undecoded
-            # (``_raw_properties``, see _wire.messages) until they are read;
-            # racing first reads all return the dict the first one stored.
-            d = self.__dict__
-            raw = d.get("_raw_properties")
-            if name != "properties" or raw is None:
-                if name == "properties" and "properties" in d:
-                    return d["properties"]  # another thread decoded them meanwhile
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            from ._wire import properties
-
-            props = d.setdefault("properties", properties(raw))
-            d.pop("_raw_properties", None)
-            return props
-
     @property
     def text(self) -> str:
         """The body decoded as UTF-8."""
@@ -183,3 +165,47 @@ class Message:
         if self._settler is None:
             raise InvalidArgumentError("only a message received by a Consumer can be replied to")
         self._settler._reply(self, body, properties=properties, timeout=timeout)
+
+
+_MESSAGE_TEXTS = ("topic", "tags", "keys", "msg_id", "offset_msg_id", "broker_name")
+
+
+class _Undecoded:
+    """A text field (or the properties) of a received Message, decoded from
+    its record (``_texts``, see _wire.messages) when first read. Not a data
+    descriptor: the decoded value is stored in the message and answers every
+    later read; a Message made by its constructor never reaches here.
+    Threads racing on a first read all get what the first one stored."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, msg: Message | None, owner: type | None = None) -> Any:
+        if msg is None:
+            return self
+        d = msg.__dict__
+        texts = d.get("_texts")
+        if texts is None:
+            raise AttributeError(f"'Message' object has no attribute {self.name!r}")
+        wire = _wire or _load_wire()
+        if self.name == "properties":
+            return d.setdefault("properties", wire.message_properties(texts))
+        for name, value in zip(_MESSAGE_TEXTS, wire.message_texts(texts)):
+            d.setdefault(name, value)
+        return d[self.name]
+
+
+_wire: Any = None  # the module _wire (it imports this one)
+
+
+def _load_wire() -> Any:
+    global _wire
+    from . import _wire as wire
+
+    _wire = wire
+    return wire
+
+
+for _name in (*_MESSAGE_TEXTS, "properties"):
+    setattr(Message, _name, _Undecoded(_name))
+del _name
