@@ -91,7 +91,7 @@ func (st *adminState) ask(role, addr string, code int, ext map[string]string) (*
 		return nil, err
 	}
 	if r.code != 0 {
-		return nil, errf(brokerCode(r.code, r.remark), "%s %s refused the request: CODE %d %s", role, addr, r.code, r.remark)
+		return nil, r.refusal(role+" "+addr, "the request")
 	}
 	return r, nil
 }

@@ -129,7 +129,7 @@ func (st *consumerState) commitOffset(addr string, q primitive.MessageQueue, off
 	}
 	r, err := remotingRequest("broker", addr, reqUpdateConsumerOffset, ext, nil, st.creds, timeout)
 	if err == nil && r.code != 0 {
-		err = errf(brokerCode(r.code, r.remark), "broker %s refused the commit: CODE %d %s", addr, r.code, r.remark)
+		err = r.refusal("broker "+addr, "the commit")
 	}
 	return err
 }

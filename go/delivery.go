@@ -162,7 +162,7 @@ func (st *consumerState) sendBack(m *primitive.MessageExt, fullTopic string, lev
 	}
 	r, err := remotingRequest("broker", m.StoreHost, reqConsumerSendMsgBack, ext, nil, st.creds, sendBackTimeout)
 	if err == nil && r.code != 0 {
-		err = errf(brokerCode(r.code, r.remark), "broker %s refused the send-back: CODE %d %s", m.StoreHost, r.code, r.remark)
+		err = r.refusal("broker "+m.StoreHost, "the send-back")
 	}
 	if err != nil {
 		rlog.Warning(fmt.Sprintf("rmq_native: nacked message %s of %s (group %s) stays with the consumer and is delivered again: %v",

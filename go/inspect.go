@@ -9,6 +9,7 @@ package main
 import "C"
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ func rmq_admin_list_topics(h C.uint64_t, includeSystem C.int32_t, out **C.uint8_
 			return err
 		}
 		if r.code != 0 {
-			return errf(brokerCode(r.code, r.remark), "name server refused the topic list: CODE %d %s", r.code, r.remark)
+			return r.refusal("name server", "the topic list")
 		}
 		var list struct {
 			TopicList []string `json:"topicList"`
@@ -80,7 +81,7 @@ func (st *adminState) topicStats(full string) ([]queueStats, error) {
 			continue // the route is older than the broker's knowledge
 		}
 		if r.code != 0 {
-			return nil, errf(brokerCode(r.code, r.remark), "broker %s refused the topic stats of %q: CODE %d %s", q.BrokerName, full, r.code, r.remark)
+			return nil, r.refusal("broker "+q.BrokerName, fmt.Sprintf("the topic stats of %q", full))
 		}
 		err = parseTable(r.body, func(k mqKey, v []byte) error {
 			var o struct {
@@ -402,7 +403,7 @@ func (st *adminState) resetOffset(group, topic string, mode int, timestampMs int
 			return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "consumer group %q does not exist on broker %s", group, t.BrokerName)
 		}
 		if r.code != 0 {
-			return nil, errf(brokerCode(r.code, r.remark), "broker %s refused the offset of %s queue %d: CODE %d %s", t.BrokerName, topic, t.QueueID, r.code, r.remark)
+			return nil, r.refusal("broker "+t.BrokerName, fmt.Sprintf("the offset of %s queue %d", topic, t.QueueID))
 		}
 	}
 	return targets, nil

@@ -61,7 +61,7 @@ func (st *adminState) queryIndex(full string, rt *topicRoute, key string, unique
 			continue
 		}
 		if r.code != 0 {
-			return nil, errf(brokerCode(r.code, r.remark), "broker %s refused the message query: CODE %d %s", q.BrokerName, r.code, r.remark)
+			return nil, r.refusal("broker "+q.BrokerName, "the message query")
 		}
 		for _, m := range primitive.DecodeMessage(r.body) {
 			// the index is a hash: keep only real matches
@@ -255,7 +255,7 @@ func rmq_admin_pull(h C.uint64_t, topicP *C.char, topicLen C.int64_t, brokerP *C
 		switch r.code {
 		case 0, respPullNotFound, respPullRetry, respPullOffsetMoved:
 		default:
-			return errf(brokerCode(r.code, r.remark), "broker %s refused the pull of %s queue %d: CODE %d %s", broker, topic, int(queueID), r.code, r.remark)
+			return r.refusal("broker "+broker, fmt.Sprintf("the pull of %s queue %d", topic, int(queueID)))
 		}
 		next, err := strconv.ParseInt(r.ext["nextBeginOffset"], 10, 64)
 		if err != nil {

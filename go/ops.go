@@ -67,7 +67,7 @@ func (st *adminState) route(full string) (*topicRoute, error) {
 		return nil, errf(C.RMQ_ERR_NO_ROUTE, "topic %q does not exist (no route at the name server)", full)
 	}
 	if r.code != 0 {
-		return nil, errf(brokerCode(r.code, r.remark), "name server refused the route request for %q: CODE %d %s", full, r.code, r.remark)
+		return nil, r.refusal("name server", fmt.Sprintf("the route request for %q", full))
 	}
 	rt := &topicRoute{addrs: brokerMasters(r.body)}
 	if m := queueDatasRe.FindSubmatch(r.body); m != nil {

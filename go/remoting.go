@@ -75,6 +75,12 @@ type response struct {
 	body   []byte
 }
 
+// refusal is the error of a refused request (code != 0): who ("broker
+// a:1") refused what ("the commit"), with the code and remark it answered.
+func (r *response) refusal(who, what string) error {
+	return errf(brokerCode(r.code, r.remark), "%s refused %s: CODE %d %s", who, what, r.code, r.remark)
+}
+
 // opaque numbers the requests.
 var opaque int32
 
