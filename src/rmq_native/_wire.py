@@ -57,7 +57,7 @@ def messages(data: Buffer, count: int, settler: Settler | None) -> list[Message]
         pos = p7 + n7
         # the fields of Message, set without the keyword call of __init__
         # (a third of the decoding time); its texts and properties stay
-        # undecoded until one of them is read (message._Undecoded): half
+        # undecoded until one of them is read (_Undecoded, below): half
         # of what is left, and most consumers read the body only
         msg = new(Message)
         msg.__dict__ = {
@@ -100,6 +100,42 @@ def message_properties(t: Texts) -> dict[str, str]:
     raw, n0, n1, n2, n3, n4, n5 = t
     start = n0 + n1 + n2 + n3 + n4 + n5
     return properties(raw[start:-1]) if len(raw) > start else {}
+
+
+MESSAGE_TEXTS = ("topic", "tags", "keys", "msg_id", "offset_msg_id", "broker_name")
+"""The fields of a received Message that message_texts decodes, in order."""
+
+
+class _Undecoded:
+    """A text field (or the properties) of a Message made by :func:`messages`,
+    decoded from its record (``_texts``) when first read. Not a data
+    descriptor: the decoded value is stored in the message and answers
+    every later read; a Message made by its constructor has every field
+    and never reaches here. Threads racing on a first read all get what
+    the first one stored."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, msg: Message | None, owner: type | None = None) -> Any:
+        if msg is None:
+            return self
+        d = msg.__dict__
+        texts = d.get("_texts")
+        if texts is None:
+            raise AttributeError(f"'Message' object has no attribute {self.name!r}")
+        if self.name == "properties":
+            return d.setdefault("properties", message_properties(texts))
+        for name, value in zip(MESSAGE_TEXTS, message_texts(texts)):
+            d.setdefault(name, value)
+        return d[self.name]
+
+
+# installed here, where the undecoded messages are made (message.py, a
+# lower layer, does not know the record layout)
+for _name in (*MESSAGE_TEXTS, "properties"):
+    setattr(Message, _name, _Undecoded(_name))
+del _name
 
 
 def properties(raw: bytes) -> dict[str, str]:

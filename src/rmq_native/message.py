@@ -113,6 +113,9 @@ class Message:
     check; 0 when there is nothing to settle)."""
     _settler: Settler | None = field(default=None, repr=False)
     _settled: bool = field(default=False, repr=False)
+    # A received message (made by _wire.messages) keeps its texts and
+    # properties undecoded until they are read: _wire installs the
+    # descriptors that decode them on this class.
 
     @property
     def text(self) -> str:
@@ -165,47 +168,3 @@ class Message:
         if self._settler is None:
             raise InvalidArgumentError("only a message received by a Consumer can be replied to")
         self._settler._reply(self, body, properties=properties, timeout=timeout)
-
-
-_MESSAGE_TEXTS = ("topic", "tags", "keys", "msg_id", "offset_msg_id", "broker_name")
-
-
-class _Undecoded:
-    """A text field (or the properties) of a received Message, decoded from
-    its record (``_texts``, see _wire.messages) when first read. Not a data
-    descriptor: the decoded value is stored in the message and answers every
-    later read; a Message made by its constructor never reaches here.
-    Threads racing on a first read all get what the first one stored."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, msg: Message | None, owner: type | None = None) -> Any:
-        if msg is None:
-            return self
-        d = msg.__dict__
-        texts = d.get("_texts")
-        if texts is None:
-            raise AttributeError(f"'Message' object has no attribute {self.name!r}")
-        wire = _wire or _load_wire()
-        if self.name == "properties":
-            return d.setdefault("properties", wire.message_properties(texts))
-        for name, value in zip(_MESSAGE_TEXTS, wire.message_texts(texts)):
-            d.setdefault(name, value)
-        return d[self.name]
-
-
-_wire: Any = None  # the module _wire (it imports this one)
-
-
-def _load_wire() -> Any:
-    global _wire
-    from . import _wire as wire
-
-    _wire = wire
-    return wire
-
-
-for _name in (*_MESSAGE_TEXTS, "properties"):
-    setattr(Message, _name, _Undecoded(_name))
-del _name
