@@ -42,8 +42,9 @@ func devProducer(t *testing.T, instance, group string) rocketmq.Producer {
 
 // TestCloseUnderTraffic closes consumers while messages keep arriving and
 // the caller is still settling, to be run with -race: the close order
-// (stop pulling, let pulls land, shut the SDK down, then release the
-// callbacks) must leave no data race and no panic.
+// (stop pulling, wait for settled callbacks and pulls in flight, commit the
+// offsets, shut the SDK down, then release the callbacks) must leave no
+// data race and no panic.
 func TestCloseUnderTraffic(t *testing.T) {
 	topic := fmt.Sprintf("GoCloseRace%d", time.Now().UnixNano())
 	p := devProducer(t, topic, "GoCloseRaceP")
