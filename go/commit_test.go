@@ -35,7 +35,7 @@ func TestSettledCallbacksAreAwaitedAtClose(t *testing.T) {
 	}()
 	for range msgs {
 		d := <-st.ready
-		d.h.settled()
+		d.h.settled(&st.finishing)
 	}
 	if r := <-result; r != consumer.ConsumeSuccess {
 		t.Fatalf("consume returned %v", r)

@@ -62,9 +62,8 @@ type delivery struct {
 // handover is one SDK callback's messages (one, or up to batchMax in
 // concurrent mode): the callback returns once every one is settled.
 type handover struct {
-	left      atomic.Int32  // messages not settled yet
-	all       chan struct{} // buffered: signalled when left reaches 0
-	finishing *atomic.Int32 // the consumer's count of settled callbacks still to return
+	left atomic.Int32  // messages not settled yet
+	all  chan struct{} // buffered: signalled when left reaches 0
 }
 
 // prefetchPerQueue is the most messages the SDK keeps pulled and not yet
@@ -117,16 +116,18 @@ type consumerState struct {
 // for all the deliveries it settles at a time.
 func (st *consumerState) settle(d *delivery, s settlement) {
 	if s.kind == C.RMQ_ACK {
-		d.h.settled()
+		d.h.settled(&st.finishing)
 		return
 	}
 	goSafe("nack", func() { st.nacked(d, s) })
 }
 
-// settled counts one message of the handover as settled.
-func (h *handover) settled() {
+// settled counts one message of the handover as settled; the last one
+// counts the callback in finishing (the consumer's count of callbacks
+// whose messages are all settled and that are still to return).
+func (h *handover) settled(finishing *atomic.Int32) {
 	if h.left.Add(-1) == 0 {
-		h.finishing.Add(1)
+		finishing.Add(1)
 		h.all <- struct{}{}
 	}
 }
@@ -139,7 +140,7 @@ func (h *handover) settled() {
 // settled, so the SDK commits no offset past an unsettled message and its
 // own unchecked send-back never runs.
 func (st *consumerState) consume(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-	h := &handover{all: make(chan struct{}, 1), finishing: &st.finishing}
+	h := &handover{all: make(chan struct{}, 1)}
 	h.left.Store(int32(len(msgs)))
 	if len(msgs) > 0 {
 		st.touch(msgs[0]) // one queue per callback

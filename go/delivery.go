@@ -66,7 +66,7 @@ func (st *consumerState) handOut(msgs []*primitive.MessageExt, h *handover) int 
 func (st *consumerState) nacked(d *delivery, s settlement) {
 	m := d.msg
 	if st.settleNack(m, d.fullTopic, s.delay) {
-		d.h.settled()
+		d.h.settled(&st.finishing)
 		return
 	}
 	select {

@@ -38,7 +38,8 @@ def _imports(module: str) -> set[str]:
     tree = ast.parse((PKG / f"{module}.py").read_text(encoding="utf-8"))
     type_only: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        # only the body of `if TYPE_CHECKING:` (an `if not TYPE_CHECKING:` body runs)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
             type_only.update(id(n) for stmt in node.body for n in ast.walk(stmt))
     found: set[str] = set()
     for node in ast.walk(tree):

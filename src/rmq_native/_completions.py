@@ -138,7 +138,7 @@ _setattr = object.__setattr__
 def _send_result(topic: str, c: _wire.Completion) -> SendResult:
     """A SendResult built without the frozen dataclass's __init__ (as
     _producer_base._result); its texts (msg_id, offset_msg_id, broker_name,
-    transaction_id) are decoded when first read (SendResult.__getattr__)."""
+    transaction_id) are decoded when first read (_wire._Undecoded)."""
     r = _new(SendResult)
     status = c.send_status
     _setattr(r, "__dict__", {"topic": topic, "queue_id": c.queue_id, "queue_offset": c.queue_offset,

@@ -8,9 +8,9 @@ against tests/wire_fixtures.json). All integers are little-endian.
 from __future__ import annotations
 
 import struct
-from typing import Any, Iterator, NamedTuple, Tuple
+from typing import Any, Callable, Iterator, NamedTuple, Tuple
 
-from .message import Message, Settler
+from .message import Message, SendResult, Settler
 
 __all__ = ["Completion", "Reply", "messages", "message_texts", "message_properties", "properties", "completions",
            "result_texts", "replies", "log_records"]
@@ -107,35 +107,33 @@ MESSAGE_TEXTS = ("topic", "tags", "keys", "msg_id", "offset_msg_id", "broker_nam
 
 
 class _Undecoded:
-    """A text field (or the properties) of a Message made by :func:`messages`,
-    decoded from its record (``_texts``) when first read. Not a data
-    descriptor: the decoded value is stored in the message and answers
-    every later read; a Message made by its constructor has every field
-    and never reaches here. Threads racing on a first read all get what
-    the first one stored."""
+    """A field of a value made from a record (a Message made by
+    :func:`messages`, a SendResult made from a :class:`Completion`),
+    decoded from the record (the value's ``_texts``) when first read,
+    together with the fields ``decode`` returns with it (``names``, in
+    order). Not a data descriptor: the decoded values are stored in the
+    value and answer every later read; a value made by its constructor has
+    every field and never reaches here. Threads racing on a first read all
+    get what the first one stored."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, names: tuple[str, ...], decode: Callable[[Any], tuple[Any, ...]]) -> None:
+        self.name, self.names, self.decode = name, names, decode
 
-    def __get__(self, msg: Message | None, owner: type | None = None) -> Any:
-        if msg is None:
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
             return self
-        d = msg.__dict__
+        d = obj.__dict__
         texts = d.get("_texts")
         if texts is None:
-            raise AttributeError(f"'Message' object has no attribute {self.name!r}")
-        if self.name == "properties":
-            return d.setdefault("properties", message_properties(texts))
-        for name, value in zip(MESSAGE_TEXTS, message_texts(texts)):
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}")
+        for name, value in zip(self.names, self.decode(texts)):
             d.setdefault(name, value)
         return d[self.name]
 
 
-# installed here, where the undecoded messages are made (message.py, a
-# lower layer, does not know the record layout)
-for _name in (*MESSAGE_TEXTS, "properties"):
-    setattr(Message, _name, _Undecoded(_name))
-del _name
+def _install(cls: type, names: tuple[str, ...], decode: Callable[[Any], tuple[Any, ...]]) -> None:
+    for name in names:
+        setattr(cls, name, _Undecoded(name, names, decode))
 
 
 def properties(raw: bytes) -> dict[str, str]:
@@ -181,6 +179,17 @@ def result_texts(texts: ResultTexts) -> tuple[str, str, str, str]:
     p1, p2 = n0 + n1, n0 + n1 + n2
     return (raw[:n0].decode("utf-8", "replace"), raw[n0:p1].decode("utf-8", "replace"), _text(raw[p1:p2]),
             raw[p2:].decode("utf-8", "replace"))
+
+
+RESULT_TEXTS = ("msg_id", "offset_msg_id", "broker_name", "transaction_id")
+"""The fields of a SendResult that result_texts decodes, in order."""
+
+# installed here, where the undecoded values are made (message.py, a lower
+# layer, does not know the record layouts); the properties of a message
+# are decoded apart from its texts (most readers of one want neither)
+_install(Message, MESSAGE_TEXTS, message_texts)
+_install(Message, ("properties",), lambda t: (message_properties(t),))
+_install(SendResult, RESULT_TEXTS, result_texts)
 
 
 def completions(data: bytes, count: int) -> list[Completion]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import Mapping, Protocol
 
 from .errors import InvalidArgumentError
 
@@ -53,24 +53,9 @@ class SendResult:
     msg_ids: tuple[str, ...] = ()
     """For a batch: the id of every message, in order."""
 
-    if not TYPE_CHECKING:  # (for mypy every field is a plain attribute)
-
-        def __getattr__(self, name: str) -> Any:
-            # The result of an asynchronous send keeps msg_id, offset_msg_id,
-            # broker_name and transaction_id undecoded (``_texts``, see
-            # _completions) until one of them is read.
-            texts = self.__dict__.get("_texts")
-            if texts is None or name not in _TEXT_FIELDS:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            from ._wire import result_texts
-
-            d = self.__dict__
-            d.update(zip(_TEXT_FIELDS, result_texts(texts)))
-            d.pop("_texts", None)
-            return d[name]
-
-
-_TEXT_FIELDS = ("msg_id", "offset_msg_id", "broker_name", "transaction_id")
+    # The result of an asynchronous send keeps msg_id, offset_msg_id,
+    # broker_name and transaction_id undecoded until one of them is read:
+    # _wire installs the descriptors that decode them on this class.
 
 
 class Settler(Protocol):
