@@ -369,3 +369,123 @@ def test_transaction_check_thread_survives_an_exception(
         assert answered.wait(120), "the check thread did not answer after its first failure"
     assert calls[0] == 1 and len(calls) >= 2
     assert any("rmq_native-tx-checks failed" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------- back-pressure of asynchronous sends
+
+def test_send_async_waits_for_room_under_max_pending(rocketmq_namesrv: str, topic: str) -> None:
+    """A burst of send_async never holds more than max_pending sends (or
+    max_pending_bytes of bodies) unfinished: each new one waits for room,
+    and every message is stored."""
+    bodies = [f"small-{i}".encode() for i in range(300)] + [f"big-{i}-".encode().ljust(3000, b"x") for i in range(300)]
+    most, most_bytes = 0, 0
+    with Producer(rocketmq_namesrv, max_pending=20, max_pending_bytes=30_000) as p:
+        futs = []
+        for body in bodies:
+            futs.append(p.send_async(topic, body))
+            most, most_bytes = max(most, p.pending), max(most_bytes, p._pending_bytes)
+        assert all(f.result(30).status == rmq_native.SendStatus.SEND_OK for f in futs)
+        assert p.pending == 0 and p._pending_bytes == 0
+    assert 1 <= most <= 20, most
+    assert most_bytes <= 30_000 + 3000, most_bytes  # room: under the limit before the last one
+    got = [m.body for m in stored(rocketmq_namesrv, topic, len(bodies), quiet=3)]
+    assert sorted(got) == sorted(bodies)
+
+
+def test_send_async_without_room_ends_at_its_timeout_and_callbacks_never_wait(rocketmq_namesrv: str,
+                                                                              topic: str) -> None:
+    """With the broker stalled and max_pending sends unfinished, a new
+    send_async raises TimeoutError at its timeout and sends nothing; the
+    unfinished ones complete once the broker continues. A send from a
+    future's callback (the thread that finishes sends) never waits for room."""
+    broker_pid = dev_broker_pid(rocketmq_namesrv)
+    with Producer(rocketmq_namesrv, max_pending=3) as p:
+        p.send(topic, b"warm-up")
+        pause_process(broker_pid, True)
+        try:
+            stalled = [p.send_async(topic, f"stalled-{i}") for i in range(3)]
+            t0 = time.monotonic()
+            with pytest.raises(rmq_native.TimeoutError, match=r"max_pending=3\b.*nothing was sent") as err:
+                p.send_async(topic, b"no-room", timeout=0.5)
+            took = time.monotonic() - t0
+            assert 0.45 <= took <= 2.0, took
+            assert err.value.retriable
+        finally:
+            pause_process(broker_pid, False)
+        assert [f.result(10).status for f in stalled] == [rmq_native.SendStatus.SEND_OK] * 3
+        assert p.stats()["send_failed"] == 1
+
+        chained: list[object] = []
+
+        with Producer(rocketmq_namesrv, max_pending=1, send_timeout=3) as q:
+
+            def send_three(f: object) -> None:  # on the completion thread: the second and third find no room
+                t = time.monotonic()
+                try:
+                    chained.extend(q.send_async(topic, f"chained-{i}") for i in range(3))
+                except Exception as e:  # reported below
+                    chained.append(e)
+                chained.append(time.monotonic() - t)
+
+            q.send_async(topic, b"first").add_done_callback(send_three)  # type: ignore[arg-type]
+            deadline = time.monotonic() + 10
+            while len(chained) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(chained) == 4, chained
+            assert chained[3] < 1.0, f"a callback's send waited {chained[3]:.2f} s for room"
+            assert all(f.result(10).status == rmq_native.SendStatus.SEND_OK for f in chained[:3])  # type: ignore[attr-defined]
+    want = {b"warm-up", b"first"} | {f"stalled-{i}".encode() for i in range(3)} | {
+        f"chained-{i}".encode() for i in range(3)}
+    got = [m.body for m in stored(rocketmq_namesrv, topic, len(want), quiet=3)]
+    assert sorted(got) == sorted(want)  # each once; "no-room" never sent
+
+
+def test_aio_send_waits_for_room_off_the_event_loop(rocketmq_namesrv: str, topic: str) -> None:
+    """aio.Producer.send under back-pressure waits on a thread, never on the
+    event loop; a send cancelled while it waits for room sends nothing."""
+    import asyncio
+
+    from rmq_native import aio
+
+    broker_pid = dev_broker_pid(rocketmq_namesrv)
+
+    async def main() -> tuple[float, int]:
+        async with aio.Producer(rocketmq_namesrv, max_pending=1) as p:
+            await p.send(topic, b"warm-up")
+            gaps: list[float] = []
+            stop = asyncio.Event()
+
+            async def tick() -> None:
+                last = time.monotonic()
+                while not stop.is_set():
+                    await asyncio.sleep(0.01)
+                    now = time.monotonic()
+                    gaps.append(now - last)
+                    last = now
+
+            ticker = asyncio.create_task(tick())
+            results = await asyncio.gather(*(p.send(topic, f"many-{i}") for i in range(50)))
+            assert all(r.status == rmq_native.SendStatus.SEND_OK for r in results)
+            pause_process(broker_pid, True)
+            try:
+                first = asyncio.create_task(p.send(topic, b"stalled"))
+                await asyncio.sleep(0.2)
+                waiting = asyncio.create_task(p.send(topic, b"cancelled"))
+                await asyncio.sleep(0.5)
+                assert not first.done() and not waiting.done()
+                waiting.cancel()
+            finally:
+                pause_process(broker_pid, False)
+            assert (await first).status == rmq_native.SendStatus.SEND_OK
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await asyncio.sleep(0.5)
+            stop.set()
+            await ticker
+            return max(gaps), p.stats()["sent"]
+
+    worst_gap, sent = asyncio.run(main())
+    assert worst_gap < 0.15, f"the event loop stalled {worst_gap:.2f} s"
+    assert sent == 52
+    got = [m.body for m in stored(rocketmq_namesrv, topic, 52, quiet=3)]
+    assert b"cancelled" not in got and len(got) == 52

@@ -14,6 +14,7 @@ PYTHON_ONLY with the reason.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Iterator
 
@@ -192,3 +193,14 @@ def test_delay_level_messages_agree(sender: Producer, valid_topic: str) -> None:
     assert rc == _ffi.lib().RMQ_ERR_INVALID_ARGUMENT
     assert "delay_level must be 0..18, not 19" in _ffi.last_error()
     del bufs
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"max_pending": 0}, InvalidArgumentError, "max_pending must be >= 1, not 0"),
+    ({"max_pending_bytes": -5}, InvalidArgumentError, "max_pending_bytes must be >= 1, not -5"),
+    ({"max_pending": 2.5}, TypeError, "max_pending"),
+    ({"max_pending_bytes": "1"}, TypeError, "max_pending_bytes"),
+])
+def test_producer_back_pressure_limits_are_checked(kwargs: dict[str, Any], error: type, words: str) -> None:
+    with pytest.raises(error, match=re.escape(words)):
+        Producer("127.0.0.1:9876", **kwargs)

@@ -155,12 +155,13 @@ def resolve_futures(producer: Producer, h: int, data: bytes, count: int) -> None
     with producer._futures_lock:
         pop = producer._futures.pop
         entries = [pop(c.token, None) for c in records]
+        producer._finished(sum(e[3] for e in entries if e is not None))
     done: list[tuple[Any, SendResult]] = []
     outcomes: list[tuple[SendFuture, Any, BaseException | None]] = []
     for c, entry in zip(records, entries):
         if entry is None:
             continue
-        topic, fut, op = entry
+        topic, fut, op, _ = entry
         if c.status:
             err = error_for_code(c.status, c.error)
             if isinstance(err, SendUnknownError) and not err.msg_id:
@@ -200,7 +201,7 @@ def close_at_exit(producer: Producer) -> None:
     """Close at interpreter exit: flush (at most the send timeout), close,
     and warn (logger and stderr) how many queued sends were not sent."""
     with producer._futures_lock:
-        pending = [f for _, f, _ in producer._futures.values()]
+        pending = [f for _, f, _, _ in producer._futures.values()]
     producer._close(producer._send_timeout)
     if not pending:
         return

@@ -57,8 +57,15 @@ class Producer:
         await self.close()
 
     async def send(self, topic: str, body: bytes | str, **options: Any) -> SendResult:
-        """Send one message; takes the options of :meth:`rmq_native.Producer.send`."""
-        return await asyncio.wrap_future(self._sync.send_async(topic, body, **options))
+        """Send one message; takes the options of :meth:`rmq_native.Producer.send`.
+
+        Under ``max_pending`` back-pressure (see :meth:`rmq_native.Producer.send_async`)
+        it waits for room on a thread, never on the event loop; cancelled
+        while waiting, it sends nothing."""
+        sync = self._sync
+        while not sync._has_room():
+            await asyncio.get_running_loop().run_in_executor(None, sync._wait_room, options.get("timeout"))
+        return await asyncio.wrap_future(sync.send_async(topic, body, **options))
 
     async def send_batch(self, topic: str, items: Iterable[Any], **options: Any) -> SendResult:
         """Send a batch (see :meth:`rmq_native.Producer.send_batch`)."""

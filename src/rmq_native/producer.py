@@ -15,10 +15,10 @@ import weakref
 from typing import Any, Iterable, Mapping, Union
 
 from . import _completions, _ffi, _pump, _request
-from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout, to_body
+from ._client import MAX_MESSAGE_SIZE, call_in_slices, check_timeout, check_type, to_body
 from ._producer_base import ProducerBase, _result, encoded_topic
 from ._transaction import TransactionProducer
-from .errors import ClosedError, InvalidArgumentError
+from .errors import ClosedError, InvalidArgumentError, TimeoutError
 from .message import Message, OutgoingMessage, SendResult
 
 __all__ = ["Producer", "TransactionProducer"]
@@ -45,6 +45,11 @@ class Producer(ProducerBase):
         trace: record every send in the broker's message trace topic (RocketMQ
             message trace, as the Java client's ``enableMsgTrace``).
         trace_topic: the trace topic (default ``RMQ_SYS_TRACE_TOPIC``).
+        max_pending, max_pending_bytes: back-pressure of :meth:`send_async`:
+            while this many asynchronous sends, or sends of this many body
+            bytes, are unfinished, a new one waits (at most its timeout) until
+            one finishes. Bounds the memory of a burst (about 5 KiB per send
+            plus its body).
 
     Use as a context manager, or call :meth:`close` (idempotent).
     """
@@ -65,15 +70,26 @@ class Producer(ProducerBase):
         max_message_size: int = MAX_MESSAGE_SIZE,
         trace: bool = False,
         trace_topic: str | None = None,
+        max_pending: int = 10_000,
+        max_pending_bytes: int = 100 * 1024 * 1024,
     ) -> None:
+        for n, v in (("max_pending", max_pending), ("max_pending_bytes", max_pending_bytes)):
+            check_type(n, v, int, "an int")
+            if v < 1:
+                raise InvalidArgumentError(f"{n} must be >= 1, not {v}")
         super().__init__(
             "rmq_producer_new", name_server, group, send_timeout=send_timeout, retries=retries,
             namespace=namespace, access_key=access_key, secret_key=secret_key, instance_name=instance_name,
             compress_over=compress_over, compress_level=compress_level, max_message_size=max_message_size,
             trace=trace, trace_topic=trace_topic,
         )
-        self._futures: dict[int, tuple[str, _completions.SendFuture, Any]] = {}  # token -> (topic, future, stats op)
+        # token -> (topic, future, stats op, body size) of the unfinished asynchronous sends
+        self._futures: dict[int, tuple[str, _completions.SendFuture, Any, int]] = {}
         self._futures_lock = threading.Lock()
+        self.max_pending, self.max_pending_bytes = max_pending, max_pending_bytes
+        self._pending_bytes = 0  # of the bodies in _futures
+        self._room = threading.Condition(self._futures_lock)  # notified when sends finish and one waits
+        self._room_waiters = 0
         self._tokens = itertools.count(1)
         self._pump: threading.Thread | None = None
         # Closed by _completions.close_at_exit (flushing first) rather than by the
@@ -84,7 +100,7 @@ class Producer(ProducerBase):
         self._finalizer.atexit = False
         _completions.open_producers.add(self)
 
-    _AIO_SEAM = ()  # aio.py uses public methods only
+    _AIO_SEAM = ("_has_room", "_wait_room")
 
     def __enter__(self) -> Producer:
         return self
@@ -242,6 +258,13 @@ class Producer(ProducerBase):
         Takes the options of :meth:`send`. Bad arguments raise here;
         failures of the send itself arrive through the future. Callbacks
         added to the future run on the producer's completion thread.
+
+        While ``max_pending`` sends (or ``max_pending_bytes`` of bodies) are
+        unfinished, waits until one finishes, at most the send's timeout
+        (``timeout`` or the producer's ``send_timeout``), then raises
+        :class:`~rmq_native.TimeoutError` (nothing was sent). A send from
+        a future's callback never waits (it runs on the thread that
+        finishes sends).
         """
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys, queued=True)  # stats.py
         try:
@@ -258,8 +281,16 @@ class Producer(ProducerBase):
             raise
         fut = _completions.SendFuture()  # counted in stats by resolve_futures, before it resolves
         token = next(self._tokens)
+        size = m.body_len
         with self._futures_lock:
-            self._futures[token] = (topic, fut, op)
+            if not self._has_room() and threading.current_thread() is not self._pump:
+                try:
+                    self._await_room(timeout)
+                except BaseException as e:
+                    op.fail(e)
+                    raise
+            self._futures[token] = (topic, fut, op, size)
+            self._pending_bytes += size
             if self._pump is None:
                 self._pump = _pump.start(self, "rmq_producer_poll_completions", 512, _completions.resolve_futures,
                                          "rmq_native-completions")
@@ -267,10 +298,49 @@ class Producer(ProducerBase):
             _ffi.check(_ffi.lib().rmq_producer_send_async(self._h(), m, self._timeout_ms(timeout), token))
         except BaseException as e:
             with self._futures_lock:
-                self._futures.pop(token, None)
+                if self._futures.pop(token, None) is not None:
+                    self._finished(size)
             op.fail(e)
             raise
         return fut
+
+    @property
+    def pending(self) -> int:
+        """Asynchronous sends started and not finished yet."""
+        return len(self._futures)
+
+    def _has_room(self) -> bool:
+        """Whether a new asynchronous send goes without waiting (see max_pending)."""
+        return len(self._futures) < self.max_pending and self._pending_bytes < self.max_pending_bytes
+
+    def _await_room(self, timeout: float | None) -> None:
+        """Wait (holding _futures_lock, released while waiting) until
+        :meth:`_has_room`, in slices (Ctrl+C works), at most the send's timeout."""
+        limit = self._timeout_ms(timeout) / 1000
+        self._room_waiters += 1
+        try:
+            if not call_in_slices(lambda ms: self._room.wait_for(self._has_room, ms / 1000), limit):
+                raise TimeoutError(
+                    f"rmq_native: {len(self._futures)} asynchronous sends ({self._pending_bytes} bytes) are "
+                    f"unfinished (max_pending={self.max_pending}, max_pending_bytes={self.max_pending_bytes}) "
+                    f"and none finished within {limit:g} s; nothing was sent")
+        finally:
+            self._room_waiters -= 1
+        self._h()  # closed while waiting: ClosedError
+
+    def _wait_room(self, timeout: float | None) -> None:
+        """Wait until :meth:`_has_room` (at most the send's timeout), for a
+        caller that must not wait in send_async (the asyncio layer)."""
+        with self._futures_lock:
+            if not self._has_room():
+                self._await_room(timeout)
+
+    def _finished(self, size: int) -> None:
+        """An entry of _futures of a body of size bytes was removed (the
+        caller holds _futures_lock): wake a sender waiting for room."""
+        self._pending_bytes -= size
+        if self._room_waiters:
+            self._room.notify_all()
 
     def _plain_bodies(self, items: list[Any]) -> list[bytes] | None:
         """The checked bodies of a batch whose items are all plain bodies
@@ -298,7 +368,7 @@ class Producer(ProducerBase):
 
         def idle(ms: int) -> bool:
             with self._futures_lock:
-                pending = [f for _, f, _ in self._futures.values()]
+                pending = [f for _, f, _, _ in self._futures.values()]
             if not pending:
                 return True
             concurrent.futures.wait(pending, timeout=ms / 1000)
@@ -378,7 +448,9 @@ class Producer(ProducerBase):
             self._pump.join(2)  # it may hold outcomes it took before the handle went
         with self._futures_lock:
             left, self._futures = self._futures, {}
-        for _, fut, op in left.values():
+            self._pending_bytes = 0
+            self._room.notify_all()  # senders waiting for room: ClosedError
+        for _, fut, op, _ in left.values():
             err = ClosedError("rmq_native: producer closed before the send completed")
             op.fail(err)
             fut.set_exception(err)
