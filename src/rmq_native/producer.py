@@ -48,7 +48,7 @@ class Producer(ProducerBase):
         max_pending, max_pending_bytes: back-pressure of :meth:`send_async`:
             while this many asynchronous sends, or sends of this many body
             bytes, are unfinished, a new one waits (at most its timeout) until
-            one finishes. Bounds the memory of a burst (about 5 KiB per send
+            one finishes. Bounds the memory of a burst (about 3 KiB per send
             plus its body).
 
     Use as a context manager, or call :meth:`close` (idempotent).
