@@ -440,6 +440,28 @@ def test_send_async_without_room_ends_at_its_timeout_and_callbacks_never_wait(ro
     assert sorted(got) == sorted(want)  # each once; "no-room" never sent
 
 
+def test_sends_the_broker_refuses_free_their_room(rocketmq_namesrv: str, topic: str) -> None:
+    """A send the broker refuses (a body over its 4 MiB limit, let through
+    by the producer's own limit) finishes with its error and frees its room
+    under max_pending at once: the next sends neither wait nor fail, and the
+    accounting returns to zero."""
+    with Producer(rocketmq_namesrv, max_pending=1, max_message_size=8 * 1024 * 1024, compress_over=0,
+                  retries=0) as p:
+        t0 = time.monotonic()
+        refused = []
+        for _ in range(3):  # each waits for the one before it, refused within milliseconds
+            refused.append(p.send_async(topic, b"x" * (5 * 1024 * 1024)))
+        for f in refused:
+            with pytest.raises(rmq_native.MessageRejectedError):
+                f.result(10)
+        ok = p.send_async(topic, b"after the refusals")
+        assert ok.result(10).status == rmq_native.SendStatus.SEND_OK
+        took = time.monotonic() - t0
+        assert took < 2.5, f"sends waited {took:.2f} s for room a refused send held"
+        assert p.pending == 0 and p._pending_bytes == 0
+        assert p.stats()["send_failed"] == 3
+
+
 def test_aio_send_waits_for_room_off_the_event_loop(rocketmq_namesrv: str, topic: str) -> None:
     """aio.Producer.send under back-pressure waits on a thread, never on the
     event loop; a send cancelled while it waits for room sends nothing."""
