@@ -10,6 +10,7 @@ package main
 import "C"
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strings"
@@ -42,8 +43,10 @@ func goString(p *C.char, n C.int64_t) (string, error) {
 	return C.GoStringN(p, C.int(n)), nil
 }
 
-// goBytes copies a (pointer, length) pair into a new Go slice.
-func goBytes(p *C.char, n C.int64_t) ([]byte, error) {
+// cBytes is a (pointer, length) pair as a Go slice over the caller's
+// memory, without a copy: it is valid only until the export returns, so
+// nothing may keep it beyond the call.
+func cBytes(p *C.char, n C.int64_t) ([]byte, error) {
 	if n < 0 {
 		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "negative length %d", int64(n))
 	}
@@ -56,7 +59,16 @@ func goBytes(p *C.char, n C.int64_t) ([]byte, error) {
 	if p == nil {
 		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "NULL pointer with length %d", int64(n))
 	}
-	return C.GoBytes(unsafe.Pointer(p), C.int(n)), nil
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), nil
+}
+
+// goBytes copies a (pointer, length) pair into a new Go slice.
+func goBytes(p *C.char, n C.int64_t) ([]byte, error) {
+	b, err := cBytes(p, n)
+	if err != nil || len(b) == 0 {
+		return b, err
+	}
+	return bytes.Clone(b), nil
 }
 
 // copyCString writes s into the fixed C array dst (NUL-terminated).

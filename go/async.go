@@ -102,7 +102,7 @@ func (q *completionQueue) empty() bool {
 //export rmq_producer_send_async
 func rmq_producer_send_async(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) C.int32_t {
 	return call(func() error {
-		st, msg, err := preparedSend(h, m)
+		st, msg, err := preparedSend(h, m, false) // the send outlives the call
 		if err != nil {
 			return err
 		}

@@ -121,7 +121,7 @@ func (st *producerState) request(r *requests, token uint64, msg *primitive.Messa
 //export rmq_producer_request
 func rmq_producer_request(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, token C.uint64_t) C.int32_t {
 	return call(func() error {
-		st, msg, err := preparedSend(h, m)
+		st, msg, err := preparedSend(h, m, false) // the request outlives the call
 		if err != nil {
 			return err
 		}
@@ -223,7 +223,7 @@ func rmq_consumer_reply(consumerH C.uint64_t, deliveryID C.uint64_t, producerH C
 		defer C.free(unsafe.Pointer(ct))
 		rm := *m
 		rm.topic, rm.topic_len = ct, C.int64_t(len(topic))
-		msg, err := st.prepare(&rm)
+		msg, err := st.prepare(&rm, false)
 		if err != nil {
 			return err
 		}

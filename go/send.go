@@ -70,19 +70,20 @@ func (st *producerState) canSend() error {
 }
 
 // preparedSend looks up the producer of a handle and validates and
-// compresses the message it is to send.
-func preparedSend(h C.uint64_t, m *C.rmq_message) (*producerState, *primitive.Message, error) {
+// compresses the message it is to send (borrow: see buildMessage).
+func preparedSend(h C.uint64_t, m *C.rmq_message, borrow bool) (*producerState, *primitive.Message, error) {
 	st, err := handleOf[*producerState](h, "producer")
 	if err != nil {
 		return nil, nil, err
 	}
-	msg, err := st.prepare(m)
+	msg, err := st.prepare(m, borrow)
 	return st, msg, err
 }
 
-// prepare validates a message for this producer and compresses it.
-func (st *producerState) prepare(m *C.rmq_message) (*primitive.Message, error) {
-	msg, err := buildMessage(m, st.maxSize)
+// prepare validates a message for this producer and compresses it
+// (borrow: see buildMessage).
+func (st *producerState) prepare(m *C.rmq_message, borrow bool) (*primitive.Message, error) {
+	msg, err := buildMessage(m, st.maxSize, borrow)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +210,7 @@ func rmq_producer_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out 
 		if out == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "result must not be NULL")
 		}
-		st, msg, err := preparedSend(h, m)
+		st, msg, err := preparedSend(h, m, true) // sent before the call returns
 		if err != nil {
 			return err
 		}
@@ -250,7 +251,7 @@ func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t,
 			if m.delay_level != 0 || m.deliver_at_ms != 0 || m.sharding_key_len != 0 {
 				return errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch message %d: no delay, delivery time or sharding key in a batch", i)
 			}
-			msg, err := buildMessage(&m, st.maxSize)
+			msg, err := buildMessage(&m, st.maxSize, true) // sent before the call returns
 			if err != nil {
 				return errf(classify(err), "batch message %d: %v", i, strings.TrimPrefix(err.Error(), "rmq_native: "))
 			}
@@ -288,7 +289,7 @@ func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t,
 //export rmq_producer_send_oneway
 func rmq_producer_send_oneway(h C.uint64_t, m *C.rmq_message) C.int32_t {
 	return call(func() error {
-		st, msg, err := preparedSend(h, m)
+		st, msg, err := preparedSend(h, m, true) // written before the call returns
 		if err != nil {
 			return err
 		}

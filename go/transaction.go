@@ -162,7 +162,7 @@ func rmq_tx_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq
 		if out == nil || outTx == nil {
 			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "output pointers must not be NULL")
 		}
-		msg, err := st.prepare(m)
+		msg, err := st.prepare(m, false) // sent by a goroutine
 		if err != nil {
 			return err
 		}
