@@ -356,13 +356,25 @@ def drain(a, spec: dict) -> dict:
                 st["last"] = now
                 stop.set()
 
+    failed: List[BaseException] = []
+
+    def consume() -> None:
+        try:
+            a.consume(spec["topic"], spec["group"], True, on_body, stop)
+        except BaseException as e:  # the drain fails at once instead of waiting out max_time
+            failed.append(e)
+        finally:
+            stop.set()
+
     t0 = time.perf_counter()
-    th = threading.Thread(target=a.consume, args=(spec["topic"], spec["group"], True, on_body, stop), daemon=True)
+    th = threading.Thread(target=consume, daemon=True)
     th.start()
     stop.wait(float(spec.get("max_time") or 3600))
     end = st["last"] or time.perf_counter()
     stop.set()
     th.join(15)
+    if failed:
+        return {"ok": False, "error": f"the consumer failed: {type(failed[0]).__name__}: {failed[0]}"}
     if not st["first"]:
         return {"ok": False, "error": "no message received"}
     el = end - st["first"]
