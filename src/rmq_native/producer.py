@@ -150,7 +150,7 @@ class Producer(ProducerBase):
         """
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys)  # stats.py
         try:
-            # m points into buffers, alive as long as this frame (the library copies during the call)
+            # m points into buffers, alive as long as this frame (the library reads them in place during the call)
             m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
                                                delay_level=delay_level, deliver_at=deliver_at, delay=delay,
                                                sharding_key=sharding_key)
@@ -199,7 +199,7 @@ class Producer(ProducerBase):
             raise InvalidArgumentError("a batch needs at least one message")
         ffi = _ffi.ffi
         from_buffer = ffi.from_buffer
-        # arr points into these buffers, alive as long as this frame (the library copies during the call)
+        # arr points into these buffers, alive as long as this frame (the library reads them in place during the call)
         _, topic_buf, topic_len = topic_t
         buffers: list[Any] = []
         # with OpenTelemetry on, every message of the batch carries the batch span's trace context
