@@ -270,22 +270,30 @@ class ProducerBase(NativeClient):
         attach(m, bufs)
         return m
 
-    def _plain_message(self, topic: str, body: Any) -> tuple[Any, Any]:
-        """A new ``rmq_message`` (cdata) with a topic and a body only (the
-        other fields empty, no options to look at) and the body's buffer it
-        points to, for a call that uses it only while the caller keeps both
-        (as _message_buffers)."""
-        m = _ffi.ffi.new("rmq_message *")
-        _, m.topic, m.topic_len = encoded_topic(topic)
-        return m, self._body_into(m, body)
-
-    def _message_buffers(self, topic: str, body: Any, **options: Any) -> tuple[Any, list[Any]]:
+    def _message_buffers(
+        self,
+        topic: str,
+        body: Any,
+        tags: str | None = None,
+        keys: str | Iterable[str] | None = None,
+        properties: Mapping[str, str] | None = None,
+        delay_level: int | None = None,
+        deliver_at: _dt.datetime | None = None,
+        delay: float | None = None,
+        sharding_key: str | None = None,
+    ) -> tuple[Any, Any]:
         """A new ``rmq_message`` (cdata) and the buffers it points to, for a
-        call that uses it only while the caller keeps both (the library
-        copies the message before the call returns)."""
+        call that uses it only while the caller keeps both (a synchronous
+        send reads them in place, an asynchronous one copies them before
+        the call returns). A plain message (a topic and a body) skips the
+        options."""
         m = _ffi.ffi.new("rmq_message *")
-        deliver_at, delay = options.pop("deliver_at", None), options.pop("delay", None)
+        if (tags is None and keys is None and properties is None and delay_level is None and deliver_at is None
+                and delay is None and sharding_key is None):
+            _, m.topic, m.topic_len = encoded_topic(topic)
+            return m, self._body_into(m, body)
         deliver_at_ms = 0 if deliver_at is None and delay is None else _deliver_at_ms(deliver_at, delay)
-        return m, self._fill(m, encoded_topic(topic), body, deliver_at_ms=deliver_at_ms, **options)
+        return m, self._fill(m, encoded_topic(topic), body, tags=tags, keys=keys, properties=properties,
+                             delay_level=delay_level, deliver_at_ms=deliver_at_ms, sharding_key=sharding_key)
 
 

@@ -151,9 +151,8 @@ class Producer(ProducerBase):
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys)  # stats.py
         try:
             # m points into buffers, alive as long as this frame (the library reads them in place during the call)
-            m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
-                                               delay_level=delay_level, deliver_at=deliver_at, delay=delay,
-                                               sharding_key=sharding_key)
+            m, buffers = self._message_buffers(topic, body, tags, keys, properties, delay_level, deliver_at, delay,
+                                               sharding_key)
             out = _ffi.ffi.new("rmq_send_result *")
             _ffi.check(_ffi.lib().rmq_producer_send(self._h(), m, self._timeout_ms(timeout), out))
         except BaseException as e:
@@ -269,13 +268,8 @@ class Producer(ProducerBase):
         op, properties = self._stats.begin(topic, properties, tags=tags, keys=keys, queued=True)  # stats.py
         try:
             # m points into buffers, alive as long as this frame (the library copies during the call)
-            if (tags is None and keys is None and properties is None and delay_level is None and deliver_at is None
-                    and delay is None and sharding_key is None):
-                m, buffers = self._plain_message(topic, body)
-            else:
-                m, buffers = self._message_buffers(topic, body, tags=tags, keys=keys, properties=properties,
-                                                   delay_level=delay_level, deliver_at=deliver_at, delay=delay,
-                                                   sharding_key=sharding_key)
+            m, buffers = self._message_buffers(topic, body, tags, keys, properties, delay_level, deliver_at, delay,
+                                               sharding_key)
         except BaseException as e:
             op.fail(e)
             raise
