@@ -16,6 +16,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	rmqerrors "github.com/apache/rocketmq-client-go/v2/errors"
@@ -217,21 +218,24 @@ func (st *producerState) sendAsync(j asyncJob) {
 		return
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	var once sync.Once
+	var ended atomic.Bool // the first attempt's end is handled once: by the callback, the error or the panic
 	defer func() {
 		if r := recover(); r != nil {
 			cancel()
-			once.Do(func() {
+			if ended.CompareAndSwap(false, true) {
 				<-st.onWire
 				st.completions.push(completion{token: j.token, msgID: j.msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex),
 					err: errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r)})
 				st.inflight.Done()
-			})
+			}
 		}
 	}()
 	err := st.p.SendAsync(ctx, func(_ context.Context, res *primitive.SendResult, err error) {
 		cancel()
-		once.Do(func() { <-st.onWire; st.firstAttemptDone(j, topic, deadline, res, err) })
+		if ended.CompareAndSwap(false, true) {
+			<-st.onWire
+			st.firstAttemptDone(j, topic, deadline, res, err)
+		}
 		if errors.Is(err, rmqerrors.ErrRequestTimeout) {
 			// No answer: v2.1.2 goes on to read the missing response (nil)
 			// and panics. End this SDK goroutine cleanly instead; the
@@ -242,7 +246,10 @@ func (st *producerState) sendAsync(j asyncJob) {
 	}, j.msg)
 	if err != nil { // not written: no callback comes
 		cancel()
-		once.Do(func() { <-st.onWire; st.firstAttemptDone(j, topic, deadline, nil, err) })
+		if ended.CompareAndSwap(false, true) {
+			<-st.onWire
+			st.firstAttemptDone(j, topic, deadline, nil, err)
+		}
 	}
 }
 
