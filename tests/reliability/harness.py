@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -37,7 +38,10 @@ RECORD_ENV = "RMQ_NATIVE_RECORD_RESULTS"
 DOCUMENTED = (rmq_native.RocketMQError, TypeError, ValueError)
 
 #: Status codes of the C ABI (rmq_native.h).
-ABI_CODES = set(range(0, 9))
+# every status the C ABI documents (RMQ_OK and the RMQ_ERR_* codes of the header)
+ABI_CODES = {int(v) for v in re.findall(r"^#define RMQ_(?:OK|ERR_[A-Z_]+) (\d+)",
+                                        (Path(__file__).resolve().parents[2] / "go" / "rmq_native.h").read_text(),
+                                        re.M)}
 
 
 def results_path() -> Path:
