@@ -47,6 +47,10 @@ def main() -> int:
     ap.add_argument("--topic", default="BenchBurst")
     ap.add_argument("--count", type=int, default=200_000)
     args = ap.parse_args()
+    import rmq_native
+
+    with rmq_native.Admin(args.ns) as admin:  # a fresh dev broker has no such topic
+        admin.create_topic(args.topic, 8)
     rows = []
     for max_pending in (1 << 30, 10_000, 1_000):  # no limit, the default, a small one
         out = subprocess.run([sys.executable, "-c", CHILD, args.ns, args.topic, str(args.count), str(max_pending)],
