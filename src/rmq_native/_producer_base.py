@@ -52,8 +52,9 @@ def encoded_topic(topic: str) -> tuple[bytes, Any, int]:
     return t
 
 
-def attach(struct: Any, buffers: list[Any]) -> None:
-    """Keep buffers alive exactly as long as struct (a cdata that owns its
+def attach(struct: Any, buffers: Any) -> None:
+    """Keep buffers (one buffer or a list of them, as _message_buffers
+    returns) alive exactly as long as struct (a cdata that owns its
     memory), whose fields point into them."""
     _attached[struct] = buffers
 
