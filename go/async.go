@@ -289,7 +289,7 @@ func (st *producerState) retryAsync(j asyncJob, topic string, deadline time.Time
 			left = time.Millisecond // the first attempt's outcome is still classified below
 		}
 		replay := first != nil
-		c.err = st.sendWithRetries(left, []*primitive.Message{j.msg}, func(ctx context.Context) (err error) {
+		c.err = st.sendWithRetries(left, j.msg, "", func(ctx context.Context) (err error) {
 			if replay { // the attempt SendAsync made
 				replay = false
 				return first

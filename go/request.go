@@ -236,7 +236,7 @@ func rmq_consumer_reply(consumerH C.uint64_t, deliveryID C.uint64_t, producerH C
 		if err := st.canSend(); err != nil {
 			return err
 		}
-		res, err := st.sendSync(st.timeoutFor(timeoutMs), msg)
+		res, err := st.sendSync(st.timeoutFor(timeoutMs), msg, "")
 		if err != nil {
 			hint := ""
 			if strings.Contains(err.Error(), "push reply message fail") {

@@ -203,7 +203,7 @@ func rmq_tx_send(h C.uint64_t, m *C.rmq_message, timeoutMs C.int32_t, out *C.rmq
 				}
 				run.result <- res
 			}()
-			run.err = st.sendWithRetries(timeout, []*primitive.Message{msg}, func(ctx context.Context) (err error) {
+			run.err = st.sendWithRetries(timeout, msg, "", func(ctx context.Context) (err error) {
 				res, err = st.tp.SendMessageInTransaction(ctx, msg)
 				return err
 			})

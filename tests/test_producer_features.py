@@ -78,7 +78,7 @@ def test_oneway(rocketmq_namesrv: str, producer: Producer, topic: str, group: st
 
 def test_batch_of_32_arrives_whole(rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
     items = [
-        OutgoingMessage(f"batch-{i}", tags=f"t{i % 4}", keys=[f"key-{i}"], properties={"i": str(i)})
+        OutgoingMessage(f"batch-{i}", tags=f"t{i % 4}", keys=[f"key-{i}", "shared"], properties={"i": str(i), "ü": "ö"})
         if i % 2 else f"batch-{i}"
         for i in range(32)
     ]
@@ -89,8 +89,9 @@ def test_batch_of_32_arrives_whole(rocketmq_namesrv: str, producer: Producer, to
     assert len(got) == 32
     for i in range(32):
         m = got[f"batch-{i}".encode()]
+        assert m.msg_id == r.msg_ids[i]
         if i % 2:
-            assert m.tags == f"t{i % 4}" and m.keys == [f"key-{i}"] and m.properties == {"i": str(i)}
+            assert m.tags == f"t{i % 4}" and m.keys == [f"key-{i}", "shared"] and m.properties == {"i": str(i), "ü": "ö"}
         else:
             assert m.tags is None and m.properties == {}
     # one round trip: the whole batch is in one queue, at consecutive offsets
