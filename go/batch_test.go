@@ -81,9 +81,9 @@ func TestBatchEncodingMatchesTheSDK(t *testing.T) {
 		msgs[i] = m
 		size += batchHeaderLen + len(f.body) + props
 	}
-	ours := marshalBatch(fields, ids, size)
-	if len(ours) != size {
-		t.Fatalf("batch of %d bytes, sized %d", len(ours), size)
+	ours := marshalBatch(make([]byte, 0, size), fields, ids)
+	if len(ours) != size || cap(ours) != size {
+		t.Fatalf("batch of %d bytes (capacity %d), sized %d", len(ours), cap(ours), size)
 	}
 	theirs := producer.MarshalMessageBatch(msgs...)
 	if len(ours) != len(theirs) {

@@ -69,81 +69,86 @@ func readMessage(m *C.rmq_message, maxSize int, borrow bool) (f checkedMessage, 
 	if err := validTopic(f.topic); err != nil {
 		return f, err
 	}
+	return f, f.readRest(m, maxSize, borrow)
+}
+
+// readRest reads and checks what follows the topic in a C rmq_message.
+func (f *checkedMessage) readRest(m *C.rmq_message, maxSize int, borrow bool) (err error) {
 	if m.body_len == 0 {
-		return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "message body must not be empty")
+		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "message body must not be empty")
 	}
 	if int64(m.body_len) > int64(maxSize) {
-		return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "message body of %d bytes exceeds the maximum message size of %d bytes", int64(m.body_len), maxSize)
+		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "message body of %d bytes exceeds the maximum message size of %d bytes", int64(m.body_len), maxSize)
 	}
 	read := goBytes
 	if borrow {
 		read = cBytes
 	}
 	if f.body, err = read(m.body, m.body_len); err != nil {
-		return f, err
+		return err
 	}
 	if f.tags, err = goString(m.tags, m.tags_len); err != nil {
-		return f, err
+		return err
 	}
 	if f.tags != "" {
 		if err := validText("tags", f.tags); err != nil {
-			return f, err
+			return err
 		}
 	}
 	if f.keys, err = goString(m.keys, m.keys_len); err != nil {
-		return f, err
+		return err
 	}
 	if f.keys != "" {
 		if err := validText("keys", f.keys); err != nil {
-			return f, err
+			return err
 		}
 	}
 	props, err := goString(m.properties, m.properties_len)
 	if err != nil {
-		return f, err
+		return err
 	}
 	if props != "" {
 		if !strings.HasSuffix(props, "\x00") {
-			return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "properties must be NUL-terminated key/value pairs")
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "properties must be NUL-terminated key/value pairs")
 		}
 		f.props = strings.Split(props[:len(props)-1], "\x00")
 		if len(f.props)%2 != 0 {
-			return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "properties must be key/value pairs")
+			return errf(C.RMQ_ERR_INVALID_ARGUMENT, "properties must be key/value pairs")
 		}
 		for i := 0; i < len(f.props); i += 2 {
 			k, v := f.props[i], f.props[i+1]
 			if k == "" {
-				return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "property names must not be empty")
+				return errf(C.RMQ_ERR_INVALID_ARGUMENT, "property names must not be empty")
 			}
 			if err := validText("property "+k, k+v); err != nil {
-				return f, err
+				return err
 			}
 			if isSystemProperty(k) {
-				return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "property name %q is reserved by RocketMQ", k)
+				return errf(C.RMQ_ERR_INVALID_ARGUMENT, "property name %q is reserved by RocketMQ", k)
 			}
 		}
 	}
 	if f.shardingKey, err = goString(m.sharding_key, m.sharding_key_len); err != nil {
-		return f, err
+		return err
 	}
 	if f.shardingKey != "" {
 		if err := validText("sharding_key", f.shardingKey); err != nil {
-			return f, err
+			return err
 		}
 	}
 	if m.reserved != 0 {
-		return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "rmq_message.reserved must be 0")
+		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "rmq_message.reserved must be 0")
 	}
 	if m.deliver_at_ms < 0 {
-		return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "deliver_at_ms must be >= 0")
+		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "deliver_at_ms must be >= 0")
 	}
 	if m.deliver_at_ms > 0 && m.delay_level != 0 {
-		return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "give either a delay level or a delivery time, not both")
+		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "give either a delay level or a delivery time, not both")
 	}
 	f.deliverAtMs = int64(m.deliver_at_ms)
 	if m.delay_level < 0 || m.delay_level > 18 {
-		return f, errf(C.RMQ_ERR_INVALID_ARGUMENT, "delay_level must be 0..18, not %d", int32(m.delay_level))
+		return errf(C.RMQ_ERR_INVALID_ARGUMENT, "delay_level must be 0..18, not %d", int32(m.delay_level))
 	}
 	f.delayLevel = int(m.delay_level)
-	return f, nil
+	return nil
 }

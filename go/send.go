@@ -251,6 +251,7 @@ func rmq_producer_send_batch(h C.uint64_t, msgs *C.rmq_message, count C.int32_t,
 			return err
 		}
 		res, err := st.sendSync(st.timeoutFor(timeoutMs), batch, ids)
+		batchBodies.Put(&batch.Body) // sent, or never to be sent
 		if err != nil {
 			return err
 		}
@@ -287,7 +288,13 @@ func encodeBatch(msgs []C.rmq_message, maxSize int) (batch *primitive.Message, i
 		if m.delay_level != 0 || m.deliver_at_ms != 0 || m.sharding_key_len != 0 {
 			return nil, "", errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch message %d: no delay, delivery time or sharding key in a batch", i)
 		}
-		f, err := readMessage(m, maxSize, true) // copied into the batch below
+		var f checkedMessage
+		if i > 0 && m.topic == msgs[0].topic && m.topic_len == msgs[0].topic_len {
+			f.topic = fields[0].topic // the same memory: read and checked once
+			err = f.readRest(m, maxSize, true)
+		} else {
+			f, err = readMessage(m, maxSize, true) // the body is copied into the batch below
+		}
 		if err != nil {
 			return nil, "", errf(classify(err), "batch message %d: %v", i, strings.TrimPrefix(err.Error(), "rmq_native: "))
 		}
@@ -310,14 +317,29 @@ func encodeBatch(msgs []C.rmq_message, maxSize int) (batch *primitive.Message, i
 	if bodies > maxSize {
 		return nil, "", errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch of %d bytes exceeds the maximum message size of %d bytes", bodies, maxSize)
 	}
-	return &primitive.Message{Topic: fields[0].topic, Body: marshalBatch(fields, idList, size), Batch: true},
-		strings.Join(idList, ","), nil
+	body := marshalBatch(batchBuffer(size), fields, idList)
+	return &primitive.Message{Topic: fields[0].topic, Body: body, Batch: true}, strings.Join(idList, ","), nil
 }
 
-// marshalBatch writes the batch body of checked messages with their ids
-// (size: its length in bytes).
-func marshalBatch(fields []checkedMessage, ids []string, size int) []byte {
-	body := make([]byte, 0, size)
+// batchBodies keeps the bodies of sent batches for the next ones: each was
+// a fresh allocation of the batch's size, cleared first and garbage once
+// the send returned. Nothing keeps a batch's body after SendSync returns:
+// the SDK writes a request before it waits for its answer, and its trace
+// keeps the body's length only.
+var batchBodies sync.Pool // *[]byte
+
+// batchBuffer returns an empty buffer with room for size bytes.
+func batchBuffer(size int) []byte {
+	if p, _ := batchBodies.Get().(*[]byte); p != nil && cap(*p) >= size {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, size)
+}
+
+// marshalBatch appends the batch body of checked messages with their ids
+// to dst.
+func marshalBatch(dst []byte, fields []checkedMessage, ids []string) []byte {
+	body := dst
 	for i, f := range fields {
 		start := len(body)
 		body = append(body, 0, 0, 0, 0)               // total size, set below

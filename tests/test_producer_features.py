@@ -100,6 +100,28 @@ def test_batch_of_32_arrives_whole(rocketmq_namesrv: str, producer: Producer, to
     assert offsets == list(range(offsets[0], offsets[0] + 32))
 
 
+def test_batches_of_many_sizes_from_four_threads_arrive_intact(
+        rocketmq_namesrv: str, producer: Producer, topic: str, group: str) -> None:
+    """The library reuses the buffers of sent batches: concurrent batches of
+    growing and shrinking sizes must each arrive with their own bytes."""
+    sent: dict[str, bytes] = {}
+    lock = threading.Lock()
+
+    def worker(t: int) -> None:
+        for b in range(12):
+            n, size = 1 + (b * 7 + t) % 40, 10 + ((b * 997 + t * 131) % 3) * 3000
+            bodies = [f"t{t}-b{b}-m{i}-".encode().ljust(size, bytes([97 + (t + b + i) % 26])) for i in range(n)]
+            r = producer.send_batch(topic, bodies)
+            with lock:
+                sent.update(zip(r.msg_ids, bodies))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(worker, range(4)))
+    with Consumer(rocketmq_namesrv, group, topic, from_where="first") as c:
+        got = {m.msg_id: m.body for m in collect(c, len(sent))}
+    assert got == sent
+
+
 def test_batch_rejects_bad_items(producer: Producer, topic: str) -> None:
     with pytest.raises(ValueError, match="at least one"):
         producer.send_batch(topic, [])
