@@ -104,6 +104,8 @@ def test_list_topics_and_stats(ns: str, ops: tuple[Admin, Producer, Callable[[],
     assert "TBW102" in admin.list_topics(include_system=True)
     before = time.time()
     send(producer, topic, "s", 12)
+    # the broker indexes a stored message a moment after the send returns
+    poll(lambda: sum(s.max_offset - s.min_offset for s in admin.topic_stats(topic)), 12)
     stats = admin.topic_stats(topic)
     assert all(isinstance(s, QueueStats) for s in stats)
     n_brokers = 2 if ns.endswith(":25876") else 1
@@ -229,7 +231,7 @@ def test_namespace(rocketmq_namesrv: str) -> None:
             assert admin.list_topics() == [topic]  # only this namespace's topics, without the prefix
             with Admin(rocketmq_namesrv) as plain:
                 assert f"{space}%{topic}" in plain.list_topics()
-            assert sum(s.max_offset for s in admin.topic_stats(topic)) == 5
+            assert poll(lambda: sum(s.max_offset for s in admin.topic_stats(topic)), 5) == 5
             found = poll(lambda: len(admin.find_messages(topic, key="nk")), 5)
             assert found == 5
             assert {m.topic for m in admin.find_messages(topic, key="nk")} == {topic}
@@ -271,7 +273,7 @@ def test_operations_with_acl_credentials(acl_namesrv: str) -> None:
         try:
             sent = [producer.send(topic, f"s{i}", keys="acl-key") for i in range(4)]
             assert topic in admin.list_topics()
-            assert sum(s.max_offset for s in admin.topic_stats(topic)) == 4
+            assert poll(lambda: sum(s.max_offset for s in admin.topic_stats(topic)), 4) == 4
             assert poll(lambda: len(admin.find_messages(topic, key="acl-key")), 4) == 4
             assert [m.text for m in admin.find_messages(topic, msg_id=sent[1].msg_id)] == ["s1"]  # signed flag
             with Reader(ns, topic, end="last", **creds) as reader:
