@@ -72,14 +72,11 @@ func TestBatchEncodingMatchesTheSDK(t *testing.T) {
 		m.WithProperty(primitive.PropertyUniqueClientMessageIdKeyIndex, ids[i])
 		m.WithProperty(primitive.PropertyTags, f.tags)
 		m.WithProperty(primitive.PropertyKeys, f.keys)
-		props := propertyLen(primitive.PropertyUniqueClientMessageIdKeyIndex, ids[i]) +
-			propertyLen(primitive.PropertyTags, f.tags) + propertyLen(primitive.PropertyKeys, f.keys)
 		for j := 0; j < len(f.props); j += 2 {
 			m.WithProperty(f.props[j], f.props[j+1])
-			props += propertyLen(f.props[j], f.props[j+1])
 		}
 		msgs[i] = m
-		size += batchHeaderLen + len(f.body) + props
+		size += batchHeaderLen + len(f.body) + f.batchPropertiesLen(ids[i])
 	}
 	ours := marshalBatch(make([]byte, 0, size), fields, ids)
 	if len(ours) != size || cap(ours) != size {

@@ -40,8 +40,8 @@ func buildMessage(m *C.rmq_message, maxSize int, borrow bool) (*primitive.Messag
 		return nil, err
 	}
 	msg := primitive.NewMessage(f.topic, f.body)
-	// The SDK (v2.1.2) gives messages of a batch no id: give every message
-	// its unique id here.
+	// The message's unique id, given before the SDK sees it: the library's
+	// retries resend the message under it, and a failed send reports it.
 	msg.WithProperty(primitive.PropertyUniqueClientMessageIdKeyIndex, newMessageID()) // msgid.go
 	msg.WithProperty(primitive.PropertyTags, f.tags)                                  // WithProperty skips ""
 	msg.WithProperty(primitive.PropertyKeys, f.keys)

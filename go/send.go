@@ -302,11 +302,7 @@ func encodeBatch(msgs []C.rmq_message, maxSize int) (batch *primitive.Message, i
 			return nil, "", errf(C.RMQ_ERR_INVALID_ARGUMENT, "all messages of a batch must have the same topic")
 		}
 		idList[i] = newMessageID() // msgid.go
-		props := propertyLen(primitive.PropertyUniqueClientMessageIdKeyIndex, idList[i]) +
-			propertyLen(primitive.PropertyTags, f.tags) + propertyLen(primitive.PropertyKeys, f.keys)
-		for j := 0; j < len(f.props); j += 2 {
-			props += propertyLen(f.props[j], f.props[j+1])
-		}
+		props := f.batchPropertiesLen(idList[i])
 		if props > math.MaxInt16 {
 			return nil, "", errf(C.RMQ_ERR_INVALID_ARGUMENT, "batch message %d: properties of %d bytes exceed the broker's limit of %d", i, props, math.MaxInt16)
 		}
@@ -360,6 +356,17 @@ func marshalBatch(dst []byte, fields []checkedMessage, ids []string) []byte {
 		binary.BigEndian.PutUint32(body[start:], uint32(len(body)-start))
 	}
 	return body
+}
+
+// batchPropertiesLen is the length of a batch message's properties with
+// its id (what marshalBatch writes).
+func (f *checkedMessage) batchPropertiesLen(id string) int {
+	n := propertyLen(primitive.PropertyUniqueClientMessageIdKeyIndex, id) +
+		propertyLen(primitive.PropertyTags, f.tags) + propertyLen(primitive.PropertyKeys, f.keys)
+	for j := 0; j < len(f.props); j += 2 {
+		n += propertyLen(f.props[j], f.props[j+1])
+	}
+	return n
 }
 
 // propertyLen is the length of a property's name\x01value\x02 pair in a

@@ -227,3 +227,17 @@ def test_declarations_are_generated_from_the_header(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "rmq_native.h")], check=True,
                    env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="platform.machine() is the library's name on Windows")
+def test_loading_imports_no_c_parser_and_no_platform_module() -> None:
+    """What every process pays at import stays small: the declarations are
+    pre-generated (no pycparser) and the machine comes from os.uname (the
+    platform module is 2 ms and 160 KiB)."""
+    code = ("import sys; before = set(sys.modules)\n"
+            "import rmq_native; rmq_native._ffi.lib()\n"
+            "print(sorted({'pycparser', 'platform'} & (set(sys.modules) - before)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]", r.stdout

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def fake_windows(monkeypatch: pytest.MonkeyPatch, machine: str = "AMD64", pointer_size: int = 8) -> None:
     monkeypatch.setattr(sys, "platform", "win32")
-    monkeypatch.setattr(_ffi.platform, "machine", lambda: machine)
+    monkeypatch.setattr(_ffi, "_machine", lambda: machine)
 
     class FakeStruct:
         @staticmethod

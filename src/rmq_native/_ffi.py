@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
 import re
 import struct
 import sys
@@ -105,6 +104,16 @@ def cdef_from_header(text: str) -> str:
     return "\n".join(out)
 
 
+def _machine() -> str:
+    """The machine's architecture as ``platform.machine()`` gives it (the
+    module itself, which import pays for, only on Windows)."""
+    if sys.platform == "win32":
+        import platform
+
+        return platform.machine()
+    return os.uname().machine
+
+
 def library_filename() -> str:
     """The library file name for this platform and architecture."""
     system = sys.platform
@@ -116,7 +125,8 @@ def library_filename() -> str:
         goos = "darwin"
     else:
         goos = system
-    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    machine = _machine().lower()
+    arch = _ARCH.get(machine, machine)
     if struct.calcsize("P") == 4:  # a 32-bit Python on a 64-bit system
         arch = {"amd64": "386", "arm64": "arm"}.get(arch, arch)
     return f"rmq_native-{goos}-{arch}.{_EXT.get(goos, 'so')}"
@@ -155,7 +165,7 @@ def _load() -> Any:
         available = sorted(p.name for p in _HERE.glob("rmq_native-*.*") if p.suffix != ".h")
         raise LibraryError(
             f"rmq_native: no native library for this platform ({sys.platform} "
-            f"{platform.machine()}): expected {path.name} in {_HERE}"
+            f"{_machine()}): expected {path.name} in {_HERE}"
             + (f"; found only {', '.join(available)}" if available else "")
             + ". Install a wheel for your platform, or build it from source with "
             "'python build_dll.py' (needs Go and a C compiler)."
