@@ -37,6 +37,7 @@ type consumerConfig struct {
 	MaxReconsumeTimes *int32         `json:"max_reconsume_times"`
 	MaxInflight       int            `json:"max_inflight"`
 	PullBatchSize     int32          `json:"pull_batch_size"`
+	MaxPrefetchMiB    int            `json:"max_prefetch_mib"`
 	Namespace         string         `json:"namespace"`
 	AccessKey         string         `json:"access_key"`
 	SecretKey         string         `json:"secret_key"`
@@ -75,6 +76,17 @@ type handover struct {
 // 30k x 1 KiB: peak RSS -2 to -6 MiB, drain rate unchanged; 512 lost 20-30 %
 // of the rate).
 const prefetchPerQueue = 768
+
+// defaultPrefetchMiB is the most MiB of message bodies the SDK keeps pulled
+// and not yet committed per queue, unless the caller sets
+// "max_prefetch_mib". The SDK's default is 512 MiB per queue, so only the
+// message count above bounded a slow consumer's prefetch: a backlog of
+// 300 x 1 MiB on 8 queues took a consumer holding one message to 413 MiB
+// of RSS, and a backlog of large messages could take gigabytes. The SDK
+// stops a queue's pulls while its bodies exceed this many whole MiB, so a
+// consumer holds at most about queues x (this + 1) MiB of bodies, plus one
+// pull's answer per queue.
+const defaultPrefetchMiB = 8
 
 // batchMax is the most messages one SDK callback hands over in concurrent
 // mode (the SDK's pull batch). Orderly mode hands over one at a time, so a
@@ -220,6 +232,12 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 	if inflight <= 0 {
 		inflight = 128
 	}
+	prefetchMiB := cfg.MaxPrefetchMiB
+	if prefetchMiB == 0 {
+		prefetchMiB = defaultPrefetchMiB
+	} else if prefetchMiB < 1 || prefetchMiB > 1024 {
+		return nil, errf(C.RMQ_ERR_INVALID_ARGUMENT, "max_prefetch_mib must be 1 to 1024, not %d", prefetchMiB)
+	}
 	instance, err := uniqueInstance(cfg.InstanceName)
 	if err != nil {
 		return nil, err
@@ -242,6 +260,7 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 		consumer.WithConsumeGoroutineNums(callbacks),
 		consumer.WithConsumerOrder(cfg.Orderly),
 		consumer.WithPullThresholdForQueue(prefetchPerQueue),
+		consumer.WithPullThresholdSizeForQueue(prefetchMiB),
 	}
 	switch cfg.Model {
 	case "", "clustering":

@@ -279,7 +279,9 @@ int32_t rmq_tx_check_reply(uint64_t producer, uint64_t check_id,
  *   "from_where" ("last"|"first"|"timestamp"), "timestamp" (yyyyMMddHHmmss),
  *   "max_reconsume_times", "max_inflight" (messages waiting for or handed
  *   to the caller and not yet settled, all topics together),
- *   "pull_batch_size", "namespace",
+ *   "pull_batch_size", "max_prefetch_mib" (1..1024, default 8: MiB of
+ *   message bodies pulled ahead per queue and not yet committed; at most
+ *   768 messages per queue either way), "namespace",
  *   "access_key", "secret_key", "orderly" (bool).
  * Every "sql92" subscription is compiled by a master broker first
  * (CHECK_CLIENT_CONFIG): a bad expression, or a broker without SQL92

@@ -86,6 +86,8 @@ def test_bad_producer_options(args: tuple, kwargs: dict, exc: type) -> None:
         {"from_where": "middle"},
         {"selector": "regex"},
         {"max_inflight": 0},
+        {"max_prefetch_mib": 0},
+        {"max_prefetch_mib": 1025},
         {"expression": "a\x00"},
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -111,6 +112,17 @@ def test_unknown_config_key_is_rejected() -> None:
     out = _ffi.ffi.new("uint64_t *")
     rc = _ffi.lib().rmq_producer_new(cfg, len(cfg), out)
     with pytest.raises(rmq_native.InvalidArgumentError, match="bogus"):
+        _ffi.check(rc)
+
+
+def test_consumer_prefetch_outside_the_sdks_range_is_rejected(rocketmq_namesrv: str) -> None:
+    """The library checks what the Python layer checks too (callers of the
+    C ABI get the same answer)."""
+    cfg = json.dumps({"name_server": rocketmq_namesrv, "group": "g", "max_prefetch_mib": 2048,
+                      "subscriptions": [{"topic": "t", "type": "tag", "expression": "*"}]}).encode()
+    out = _ffi.ffi.new("uint64_t *")
+    rc = _ffi.lib().rmq_consumer_new(cfg, len(cfg), out)
+    with pytest.raises(rmq_native.InvalidArgumentError, match="max_prefetch_mib must be 1 to 1024, not 2048"):
         _ffi.check(rc)
 
 

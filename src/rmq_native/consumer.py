@@ -51,6 +51,10 @@ class Consumer(NativeClient):
         max_inflight: messages handed out (or fetched for this consumer) and
             not yet settled, all topics together.
         batch_size: messages fetched from the library per call.
+        max_prefetch_mib: MiB of message bodies fetched ahead per queue and
+            not yet handed out (1..1024; besides at most 768 messages per
+            queue). Bounds the memory of a consumer slower than its backlog:
+            about queues × (this + 1) MiB of bodies.
         orderly: deliver each queue's messages strictly in order.
         trace: record every delivery in the broker's message trace topic
             (RocketMQ message trace, as the Java client's ``enableMsgTrace``).
@@ -92,6 +96,7 @@ class Consumer(NativeClient):
         max_reconsume_times: int = 16,
         max_inflight: int = 128,
         batch_size: int = 32,
+        max_prefetch_mib: int = 8,
         orderly: bool = False,
         namespace: str | None = None,
         access_key: str | None = None,
@@ -128,12 +133,14 @@ class Consumer(NativeClient):
         else:
             raise InvalidArgumentError(f'from_where must be "last", "first" or a datetime, not {from_where!r}')
         for n, v in (("max_reconsume_times", max_reconsume_times), ("max_inflight", max_inflight),
-                     ("batch_size", batch_size)):
+                     ("batch_size", batch_size), ("max_prefetch_mib", max_prefetch_mib)):
             check_type(n, v, int, "an int")
         if max_reconsume_times < -1:
             raise InvalidArgumentError("max_reconsume_times must be >= -1")
         if max_inflight < 1 or batch_size < 1:
             raise InvalidArgumentError("max_inflight and batch_size must be >= 1")
+        if not 1 <= max_prefetch_mib <= 1024:
+            raise InvalidArgumentError(f"max_prefetch_mib must be 1..1024, not {max_prefetch_mib}")
         for n, s in (("namespace", namespace), ("access_key", access_key), ("secret_key", secret_key),
                      ("instance_name", instance_name)):
             if s is not None:
@@ -172,6 +179,7 @@ class Consumer(NativeClient):
                 timestamp=timestamp,
                 max_reconsume_times=max_reconsume_times,
                 max_inflight=max_inflight,
+                max_prefetch_mib=max_prefetch_mib,
                 orderly=orderly or None,
                 namespace=namespace,
                 access_key=access_key,
