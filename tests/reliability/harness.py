@@ -432,7 +432,7 @@ def abi_fuzz(ns: str, topic: str, cases: int, seed: int, allow_create: bool) -> 
         keys = ["name_server", "group", "instance_name", "send_timeout_ms", "retries", "namespace",
                 "access_key", "secret_key", "compress_over", "compress_level", "max_message_size",
                 "subscriptions", "model", "from_where", "timestamp", "max_reconsume_times", "max_inflight",
-                "pull_batch_size", "orderly", "timeout_ms", "bogus", ""]
+                "pull_batch_size", "max_prefetch_mib", "orderly", "timeout_ms", "bogus", ""]
         cfg = {k: rnd.choice(values) for k in rnd.sample(keys, rnd.randint(0, 6))}
         if rnd.random() < 0.8:
             cfg["name_server"] = "127.0.0.1:1"  # unreachable: creation fails fast
@@ -735,7 +735,7 @@ def fuzz_python_api(ns: str, topic: str, group: str, examples: int) -> dict[str,
                 if kind == "consumer":
                     return Consumer(name_server, group, topic, expression, selector=selector, model=model,
                                     from_where=from_where, max_reconsume_times=n1, max_inflight=n2, batch_size=n3,
-                                    access_key=ak, secret_key=ak, instance_name=ak)
+                                    max_prefetch_mib=n1, access_key=ak, secret_key=ak, instance_name=ak)
                 if kind == "producer":
                     return Producer(name_server, group, send_timeout=timeout, retries=n1, compress_over=n2,
                                     compress_level=n3, access_key=ak, secret_key=ak, namespace=ak)
