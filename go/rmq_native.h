@@ -277,8 +277,8 @@ int32_t rmq_tx_check_reply(uint64_t producer, uint64_t check_id,
  *                      "expression": e}, ...] (required, non-empty),
  *   "instance_name", "model" ("clustering"|"broadcasting"),
  *   "from_where" ("last"|"first"|"timestamp"), "timestamp" (yyyyMMddHHmmss),
- *   "max_reconsume_times", "max_inflight" (messages waiting for or handed
- *   to the caller and not yet settled, all topics together),
+ *   "max_reconsume_times", "max_inflight" (default 1024: messages waiting
+ *   for or handed to the caller and not yet settled, all topics together),
  *   "pull_batch_size", "max_prefetch_mib" (1..1024, default 8: MiB of
  *   message bodies pulled ahead per queue and not yet committed; at most
  *   768 messages per queue either way), "namespace",

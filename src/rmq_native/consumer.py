@@ -94,7 +94,7 @@ class Consumer(NativeClient):
         model: str = "clustering",
         from_where: str | _dt.datetime = "last",
         max_reconsume_times: int = 16,
-        max_inflight: int = 128,
+        max_inflight: int = 1024,
         batch_size: int = 32,
         max_prefetch_mib: int = 8,
         orderly: bool = False,
