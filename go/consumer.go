@@ -93,15 +93,26 @@ const defaultPrefetchMiB = 8
 // settled. Besides bounding what the caller may hold unsettled, it is the
 // hand-over's buffer: while the caller works through one poll's batch, the
 // callbacks woken by its last acks refill the rest of the window. With 128
-// (the default before), a backlog drain of 100,000 x 1 KiB on 8 queues found
-// it empty often enough that the polling thread parked and woke instead of
-// taking the next batch, the SDK's queues filled to prefetchPerQueue behind
-// it, and the Go heap's live peak was 13-14 MB; with 1024 the caller keeps
-// up with the pulls, as the Go driver does: drain +20 % msg/s, -11 % CPU per
-// message, live heap 3-5 MB, peak RSS 55 -> 38 MiB, p99 at 1,000 msg/s
-// unchanged (benchmarks/PROFILE.md 6.18). The NATS JetStream's MaxAckPending
-// and Pulsar's receiver queue default to about as many.
+// (the default before), a backlog drain found it empty often enough that
+// the polling thread parked and woke instead of taking its next batch, and
+// the SDK's queues filled to prefetchPerQueue behind it (the Go heap's live
+// peak 13-14 MB; 3-5 MB with 1024). Drain of 100,000 x 1 KiB on 8 queues,
+// 8 rounds: 123k -> 144k msg/s (the Go driver 174k), 9.5 -> 8.8 us of CPU
+// per message, peak RSS 55 -> 38 MiB; p99 at 1,000 msg/s unchanged
+// (benchmarks/PROFILE.md 6.18). NATS JetStream's MaxAckPending and Pulsar's
+// receiver queue default to about as many.
 const defaultInflight = 1024
+
+// maxCallbacks bounds the SDK callbacks in flight per topic in concurrent
+// mode. In a backlog each carries batchMax messages, so 32 fill the default
+// window; at low rates each carries a message or two and fewer messages are
+// handed out, until a backlog builds and pulls return full batches again.
+// More only cost memory: 30 consumers started and closed in turn on a
+// 2,000-message backlog grew the process by 21-25 MiB with 256 callbacks (a
+// quarter of the default window) against 20-21 MiB with 32, the number the
+// window of 128 had before; the drain was no faster with 256
+// (benchmarks/PROFILE.md 6.18).
+const maxCallbacks = 32
 
 // batchMax is the most messages one SDK callback hands over in concurrent
 // mode (the SDK's pull batch). Orderly mode hands over one at a time, so a
@@ -262,8 +273,8 @@ func newConsumer(cfgp *consumerConfig) (*consumerState, error) {
 	// batchMax times the window in memory. A quarter of the window still
 	// fills it when pulls return a message or two (measured: drain and p99
 	// unchanged, peak RSS of a consumer on a 2,000-message backlog -7 to -10
-	// MiB; benchmarks/PROFILE.md 6.1).
-	batchSize, callbacks := batchMax, max(inflight/4, 8)
+	// MiB; benchmarks/PROFILE.md 6.1), up to maxCallbacks.
+	batchSize, callbacks := batchMax, min(max(inflight/4, 8), maxCallbacks)
 	if cfg.Orderly {
 		batchSize, callbacks = 1, inflight
 	}
