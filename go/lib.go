@@ -127,6 +127,7 @@ func rmq_debug_stats(out **C.uint8_t, outLen *C.int64_t) C.int32_t {
 		handleMu.Unlock()
 		counts["goroutines"] = runtime.NumGoroutine()
 		counts["procs"] = runtime.GOMAXPROCS(0)
+		counts["gogc"] = currentGCPercent()
 		counts["consumers_closed"] = int(consumersClosed.Load())
 		counts["shared_producers"] = sharedProducers()
 		runtime.GC() // heap_bytes: the live heap

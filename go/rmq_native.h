@@ -126,14 +126,17 @@ void rmq_free(void *p);
 /* Writes a JSON object of internal counters ({"handles": n,
  * "producers": n, "consumers": n, "admins": n, "goroutines": n,
  * "consumers_closed": n, "shared_producers": n, "heap_bytes": n,
- * "stack_bytes": n, "procs": n}) to *out (release with rmq_free), its length to
- * *out_len. goroutines counts every goroutine of the process
- * (runtime.NumGoroutine); consumers_closed the consumers closed since the
- * library was loaded; shared_producers the SDK producers that plain
+ * "stack_bytes": n, "procs": n, "gogc": n}) to *out (release with
+ * rmq_free), its length to *out_len. goroutines counts every goroutine of
+ * the process (runtime.NumGoroutine); consumers_closed the consumers closed
+ * since the library was loaded; shared_producers the SDK producers that plain
  * producers share (open, or waiting out their grace period); heap_bytes the
  * live Go heap after a garbage collection (the call runs one); stack_bytes
  * the goroutine stacks; procs the Go runtime's GOMAXPROCS (the library
- * raises it while more threads wait in synchronous sends than it has Ps).
+ * raises it while more threads wait in synchronous sends than it has Ps);
+ * gogc the garbage collector's GOGC (unless GOGC is in the environment,
+ * the library sets it after every collection so that the heap's goal is
+ * at least 12 MiB: 300 while the live heap is small, 100 from 6 MiB).
  * For leak tests and diagnostics. */
 int32_t rmq_debug_stats(uint8_t **out, int64_t *out_len);
 

@@ -190,6 +190,32 @@ def test_huge_lengths_are_rejected_not_truncated_or_fatal() -> None:
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr[-2000:])
 
 
+@pytest.mark.parametrize("env_gogc,expected", [(None, 300), ("50", 50), ("off", -1)])
+def test_the_library_raises_the_heap_minimum_unless_the_environment_has_gogc(env_gogc: str | None,
+                                                                           expected: int) -> None:
+    # go/gc.go: the live Go heap is 1-3 MiB, so at the runtime's heap
+    # minimum of 4 MiB a busy client collects hundreds of times a second;
+    # the library sets GOGC for a minimum of 12 MiB (300 while the heap is
+    # small, as at load; go/gc_test.go follows it up and down) and leaves a
+    # GOGC from the environment alone.
+    code = textwrap.dedent(
+        """
+        import json
+        from rmq_native import _ffi
+        out, n = _ffi.ffi.new("uint8_t **"), _ffi.ffi.new("int64_t *")
+        _ffi.check(_ffi.lib().rmq_debug_stats(out, n))
+        print(json.loads(_ffi.take_buffer(out[0], n[0]))["gogc"])
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GOGC"}
+    if env_gogc is not None:
+        env["GOGC"] = env_gogc
+    env["PYTHONPATH"] = str(Path(rmq_native.__file__).parents[1])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout.strip()) == expected
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
 def test_fork_child_of_a_parent_that_never_loaded_the_library_can_use_it(rocketmq_namesrv: str) -> None:
     code = (
