@@ -13,6 +13,7 @@ package main
 #include <stdlib.h>
 #include "rmq_native.h"
 #include "errstore.h"
+#include "waiter.h"
 */
 import "C"
 
@@ -128,6 +129,7 @@ func rmq_debug_stats(out **C.uint8_t, outLen *C.int64_t) C.int32_t {
 		counts["goroutines"] = runtime.NumGoroutine()
 		counts["procs"] = runtime.GOMAXPROCS(0)
 		counts["gogc"] = currentGCPercent()
+		counts["wait_spin_us"] = int(C.rmq_waiter_spin_max_us()) // waiter.c
 		counts["consumers_closed"] = int(consumersClosed.Load())
 		counts["shared_producers"] = sharedProducers()
 		runtime.GC() // heap_bytes: the live heap

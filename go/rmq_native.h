@@ -126,7 +126,8 @@ void rmq_free(void *p);
 /* Writes a JSON object of internal counters ({"handles": n,
  * "producers": n, "consumers": n, "admins": n, "goroutines": n,
  * "consumers_closed": n, "shared_producers": n, "heap_bytes": n,
- * "stack_bytes": n, "procs": n, "gogc": n}) to *out (release with
+ * "stack_bytes": n, "procs": n, "gogc": n, "wait_spin_us": n}) to *out
+ * (release with
  * rmq_free), its length to *out_len. goroutines counts every goroutine of
  * the process (runtime.NumGoroutine); consumers_closed the consumers closed
  * since the library was loaded; shared_producers the SDK producers that plain
@@ -136,8 +137,10 @@ void rmq_free(void *p);
  * raises it while more threads wait in synchronous sends than it has Ps);
  * gogc the garbage collector's GOGC (unless GOGC is in the environment,
  * the library sets it after every collection so that the heap's goal is
- * at least 12 MiB: 300 while the live heap is small, 100 from 6 MiB).
- * For leak tests and diagnostics. */
+ * at least 12 MiB: 300 while the live heap is small, 100 from 6 MiB);
+ * wait_spin_us the bound of the spin of a thread that waits alone for a
+ * synchronous send's answer (see rmq_producer_send; RMQ_NATIVE_WAIT_SPIN_US
+ * in the environment, 200 unless set). For leak tests and diagnostics. */
 int32_t rmq_debug_stats(uint8_t **out, int64_t *out_len);
 
 /* Test hook: panics inside the library; the panic is recovered and the call
@@ -187,7 +190,12 @@ int32_t rmq_producer_new(char *config, int64_t config_len,
  * attempt starts after the deadline. RMQ_ERR_TIMEOUT: not sent (no attempt
  * reached the broker); RMQ_ERR_SEND_UNKNOWN: an attempt was written but not
  * answered in time, so the message may be stored (the error names its
- * msg_id; a new send may duplicate it). */
+ * msg_id; a new send may duplicate it).
+ * The calling thread waits for the answer: in the Go scheduler when other
+ * threads wait in synchronous sends too; otherwise outside it, spinning
+ * for at most twice the recent average wait while that average is at most
+ * half of RMQ_NATIVE_WAIT_SPIN_US (environment, µs, 0..10000, default
+ * 200; 0: never spin), then sleeping in the kernel. */
 int32_t rmq_producer_send(uint64_t producer, rmq_message *msg,
                           int32_t timeout_ms, rmq_send_result *out);
 

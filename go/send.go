@@ -4,7 +4,9 @@ package main
 // library's send timeout, its retries over brokers and its refined errors.
 
 /*
+#cgo windows LDFLAGS: -lsynchronization
 #include "rmq_native.h"
+#include "waiter.h"
 */
 import "C"
 
@@ -15,8 +17,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -108,12 +112,82 @@ func (st *producerState) sendSync(timeout time.Duration, msg *primitive.Message,
 		return nil, errf(C.RMQ_ERR_CLOSED, "producer is closed")
 	}
 	defer waitingCaller()() // procs.go
+	// Waiting in C suits one message sent by a caller that waits alone
+	// (see attemptWaiting); the SDK's trace interceptor records SendSync
+	// only (async.go).
+	inC := procs.waiting.Load() == 1 && !st.traced && !msg.Batch
 	var res *primitive.SendResult
 	err := st.sendWithRetries(timeout, msg, ids, func(ctx context.Context) (err error) {
-		res, err = st.p.SendSync(ctx, msg)
+		if inC {
+			res, err = st.attemptWaiting(ctx, msg)
+		} else {
+			res, err = st.p.SendSync(ctx, msg)
+		}
 		return err
 	})
 	return res, err
+}
+
+// attemptWaiting makes one attempt of a synchronous send with the SDK's
+// SendAsync, written on the calling goroutine, and waits for its outcome in
+// C (waiter.c) until ctx's deadline. The goroutine of a call from C is
+// locked to the calling thread: waiting in the Go scheduler (SendSync),
+// the answer readies it, which hands a P to this thread and parks the
+// answering one; waiting in C, the answering goroutine wakes this thread
+// (or the thread, spinning, sees the answer) and goes on. A thread waiting
+// in C keeps its P until the runtime takes it back, so threads that send
+// at the same time wait in the scheduler, and so do batches, which were
+// 4-7 % slower waiting in C (benchmarks/PROFILE.md 6.20). An outcome that
+// has not come a second after the deadline (the SDK ends every attempt at
+// its deadline) is reported as the SDK's request timeout: written, not
+// answered.
+func (st *producerState) attemptWaiting(ctx context.Context, msg *primitive.Message) (*primitive.SendResult, error) {
+	deadline, _ := ctx.Deadline()
+	ev := new(event) // a late outcome may still set it after this returns
+	type outcome struct {
+		res *primitive.SendResult
+		err error
+	}
+	var out atomic.Pointer[outcome]
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = errf(C.RMQ_ERR_INTERNAL, "internal error (recovered panic): %v", r) // not retried
+			}
+		}()
+		// The callback comes once: with the answer, or with the SDK's
+		// request timeout at the deadline (see sendAsync in async.go).
+		return st.p.SendAsync(ctx, func(_ context.Context, r *primitive.SendResult, e error) {
+			out.Store(&outcome{r, e})
+			ev.set()
+			if errors.Is(e, rmqerrors.ErrRequestTimeout) {
+				runtime.Goexit()
+			}
+		}, msg)
+	}()
+	if err != nil { // not written: no callback comes
+		return nil, err
+	}
+	if !ev.wait(time.Until(deadline) + time.Second) {
+		return nil, rmqerrors.ErrRequestTimeout
+	}
+	o := out.Load()
+	return o.res, o.err
+}
+
+// event is a one-shot event that a thread waits for in C (waiter.c).
+type event struct{ word C.int32_t }
+
+// set sets the event and wakes its waiter.
+func (e *event) set() { C.rmq_waiter_wake(&e.word) }
+
+// wait waits until the event is set (true) or d has passed (false).
+func (e *event) wait(d time.Duration) bool {
+	ms := d.Milliseconds()
+	if ms > math.MaxInt32 {
+		ms = math.MaxInt32
+	}
+	return C.rmq_waiter_wait(&e.word, C.int32_t(ms)) != 0
 }
 
 // sendWithRetries runs attempt (one SDK send of msg, with no SDK retry)
@@ -143,7 +217,7 @@ func (st *producerState) sendWithRetries(timeout time.Duration, msg *primitive.M
 		}
 		code := classify(err)
 		if code == C.RMQ_ERR_REJECTED || code == C.RMQ_ERR_AUTH || code == C.RMQ_ERR_INVALID_ARGUMENT ||
-			code == C.RMQ_ERR_TIMEOUT {
+			code == C.RMQ_ERR_TIMEOUT || code == C.RMQ_ERR_INTERNAL { // INTERNAL: a recovered panic
 			break
 		}
 		if code == C.RMQ_ERR_NO_ROUTE && try < st.retries {
@@ -181,6 +255,8 @@ func sendError(err error, st *producerState, topic string, timeout time.Duration
 		return errf(C.RMQ_ERR_NO_ROUTE, "topic %q has no route: create it (Admin.create_topic) or enable autoCreateTopicEnable on the broker (%v)", topic, err)
 	case C.RMQ_ERR_TIMEOUT:
 		return errf(C.RMQ_ERR_TIMEOUT, "send to topic %q timed out after %v: %v", topic, timeout, err)
+	case C.RMQ_ERR_INTERNAL:
+		return err // a recovered panic, as reported
 	}
 	return &rmqError{code: code, msg: "rmq_native: send to topic " + topic + " failed: " + err.Error()}
 }

@@ -216,6 +216,34 @@ def test_the_library_raises_the_heap_minimum_unless_the_environment_has_gogc(env
     assert int(r.stdout.strip()) == expected
 
 
+@pytest.mark.parametrize(
+    ("env_spin", "expected"),
+    [(None, 200), ("0", 0), ("50", 50), ("99999", 10000), ("-3", 0), ("fast", 200), ("", 200)],
+)
+def test_the_spin_of_a_lone_synchronous_send_is_bounded_by_the_environment(env_spin: str | None,
+                                                                          expected: int) -> None:
+    # go/waiter.c: a thread that waits alone for a synchronous send's answer
+    # spins first while recent answers came fast; RMQ_NATIVE_WAIT_SPIN_US
+    # bounds it (a whole number clamped to 0..10000; 0: never spin) and
+    # anything else leaves the default.
+    code = textwrap.dedent(
+        """
+        import json
+        from rmq_native import _ffi
+        out, n = _ffi.ffi.new("uint8_t **"), _ffi.ffi.new("int64_t *")
+        _ffi.check(_ffi.lib().rmq_debug_stats(out, n))
+        print(json.loads(_ffi.take_buffer(out[0], n[0]))["wait_spin_us"])
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RMQ_NATIVE_WAIT_SPIN_US"}
+    if env_spin is not None:
+        env["RMQ_NATIVE_WAIT_SPIN_US"] = env_spin
+    env["PYTHONPATH"] = str(Path(rmq_native.__file__).parents[1])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout.strip()) == expected
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
 def test_fork_child_of_a_parent_that_never_loaded_the_library_can_use_it(rocketmq_namesrv: str) -> None:
     code = (

@@ -160,6 +160,34 @@ def test_sync_sends_to_a_stalled_broker_end_at_their_deadline(rocketmq_namesrv: 
         assert copies.get(f"s{i}", []) in ([], [outcomes[i][1]]), (i, copies.get(f"s{i}"), outcomes[i])
 
 
+def test_a_lone_sync_send_to_a_stalled_broker_ends_at_its_deadline(rocketmq_namesrv: str, topic: str) -> None:
+    """A send from the only sending thread waits for its answer outside the
+    Go scheduler (go/send.go, attemptWaiting): with the broker stalled it
+    must still end at its deadline with SendUnknownError naming its id, and
+    once the broker continues that message is stored at most once, under
+    that id, while the next send succeeds."""
+    broker_pid = dev_broker_pid(rocketmq_namesrv)
+    with Producer(rocketmq_namesrv, retries=2) as p:
+        p.send(topic, b"warm-up", keys="warm")
+        pause_process(broker_pid, True)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(rmq_native.SendUnknownError) as info:
+                p.send(topic, b"stalled-alone", keys="alone", timeout=1.0)
+            took = time.monotonic() - t0
+        finally:
+            pause_process(broker_pid, False)
+        assert info.value.msg_id
+        assert 0.9 <= took <= 4.0, f"the send ended after {took:.2f} s, its deadline was 1 s"
+        assert p.send(topic, b"after", keys="after", timeout=10).status == rmq_native.SendStatus.SEND_OK
+    copies: dict[str, list[str]] = {}
+    for m in stored(rocketmq_namesrv, topic, 2, quiet=3):
+        if m.keys:
+            copies.setdefault(m.keys[0], []).append(m.msg_id)
+    assert copies["after"] and copies["warm"]
+    assert copies.get("alone", []) in ([], [info.value.msg_id]), copies.get("alone")
+
+
 # ---------------------------------------------------------------- item 8: unknown outcomes, one id
 
 
