@@ -23,11 +23,13 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // procs is the state of the ratchet.
 var procs = struct {
 	waiting atomic.Int32 // callers in synchronous sends now
+	crowded atomic.Int64 // when (UnixNano) a caller last found others waiting
 	now     atomic.Int32 // GOMAXPROCS as last set or read
 	max     int32        // 0: never change GOMAXPROCS
 	mu      sync.Mutex   // serialises the changes
@@ -46,10 +48,21 @@ func init() {
 // the returned function is called.
 func waitingCaller() (done func()) {
 	n := procs.waiting.Add(1)
+	if n > 1 {
+		procs.crowded.Store(time.Now().UnixNano())
+	}
 	if n > procs.now.Load() && n <= procs.max {
 		raiseProcs(n)
 	}
 	return leaveWaiting
+}
+
+// aloneWaiting tells whether the calling thread, counted by waitingCaller,
+// is the only one waiting in a synchronous send and no caller found
+// another waiting in the last 100 ms: threads that send at the same time
+// are not always in the library at the same time.
+func aloneWaiting() bool {
+	return procs.waiting.Load() == 1 && time.Now().UnixNano()-procs.crowded.Load() > int64(100*time.Millisecond)
 }
 
 func leaveWaiting() { procs.waiting.Add(-1) }

@@ -3,6 +3,7 @@ package main
 import (
 	"runtime"
 	"testing"
+	"time"
 )
 
 // TestWaitingCallersRaisePs: more waiting callers than Ps raise GOMAXPROCS
@@ -43,4 +44,27 @@ func TestWaitingCallersRaisePs(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != 1 {
 		t.Errorf("max 0: GOMAXPROCS %d, want 1 (left alone)", got)
 	}
+}
+
+// A caller is alone only while no other waits and none was seen waiting
+// with another in the last 100 ms.
+func TestAloneWaiting(t *testing.T) {
+	procs.crowded.Store(0)
+	d1 := waitingCaller()
+	if !aloneWaiting() {
+		t.Fatal("one caller, none before: not alone")
+	}
+	d2 := waitingCaller()
+	if aloneWaiting() {
+		t.Fatal("two callers waiting: alone")
+	}
+	d2()
+	if aloneWaiting() {
+		t.Fatal("one caller left just after another: alone")
+	}
+	time.Sleep(120 * time.Millisecond)
+	if !aloneWaiting() {
+		t.Fatal("one caller, the other gone 120 ms ago: not alone")
+	}
+	d1()
 }

@@ -192,7 +192,8 @@ int32_t rmq_producer_new(char *config, int64_t config_len,
  * answered in time, so the message may be stored (the error names its
  * msg_id; a new send may duplicate it).
  * The calling thread waits for the answer: in the Go scheduler when other
- * threads wait in synchronous sends too; otherwise outside it, spinning
+ * threads wait in synchronous sends too (or did in the last 100 ms);
+ * otherwise outside it, spinning
  * for at most twice the recent average wait while that average is at most
  * half of RMQ_NATIVE_WAIT_SPIN_US (environment, µs, 0..10000, default
  * 200; 0: never spin), then sleeping in the kernel. */

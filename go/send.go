@@ -113,9 +113,9 @@ func (st *producerState) sendSync(timeout time.Duration, msg *primitive.Message,
 	}
 	defer waitingCaller()() // procs.go
 	// Waiting in C suits one message sent by a caller that waits alone
-	// (see attemptWaiting); the SDK's trace interceptor records SendSync
-	// only (async.go).
-	inC := procs.waiting.Load() == 1 && !st.traced && !msg.Batch
+	// (procs.go; see attemptWaiting); the SDK's trace interceptor records
+	// SendSync only (async.go).
+	inC := aloneWaiting() && !st.traced && !msg.Batch
 	var res *primitive.SendResult
 	err := st.sendWithRetries(timeout, msg, ids, func(ctx context.Context) (err error) {
 		if inC {
@@ -136,7 +136,8 @@ func (st *producerState) sendSync(timeout time.Duration, msg *primitive.Message,
 // answering one; waiting in C, the answering goroutine wakes this thread
 // (or the thread, spinning, sees the answer) and goes on. A thread waiting
 // in C keeps its P until the runtime takes it back, so threads that send
-// at the same time wait in the scheduler, and so do batches, which were
+// at the same time (or did in the last 100 ms) wait in the scheduler, and
+// so do batches, which were
 // 4-7 % slower waiting in C (benchmarks/PROFILE.md 6.20). An outcome that
 // has not come a second after the deadline (the SDK ends every attempt at
 // its deadline) is reported as the SDK's request timeout: written, not
