@@ -4,7 +4,6 @@ package main
 // library's send timeout, its retries over brokers and its refined errors.
 
 /*
-#cgo windows LDFLAGS: -lsynchronization
 #include "rmq_native.h"
 #include "waiter.h"
 */

@@ -28,12 +28,44 @@
 #ifdef _WIN32
 #include <windows.h>
 
-static void rmq_sleep(int32_t *word, int32_t ms) {
-    int32_t zero = 0;
-    WaitOnAddress(word, &zero, sizeof zero, (DWORD)ms);
+// WaitOnAddress and WakeByAddressAll (Windows 8 and later) are looked up
+// when first needed rather than imported: the DLL then imports nothing
+// beyond kernel32 and the C runtime, and the toolchains need no import
+// library for them. Without them the wait polls every millisecond.
+typedef BOOL(WINAPI *rmq_wait_on_address_fn)(volatile VOID *, PVOID, SIZE_T, DWORD);
+typedef VOID(WINAPI *rmq_wake_by_address_fn)(PVOID);
+static rmq_wait_on_address_fn rmq_wait_on_address;
+static rmq_wake_by_address_fn rmq_wake_by_address_all;
+static INIT_ONCE rmq_synch_once = INIT_ONCE_STATIC_INIT;
+
+static BOOL CALLBACK rmq_synch_init(PINIT_ONCE once, void *param, void **ctx) {
+    (void)once; (void)param; (void)ctx;
+    HMODULE m = LoadLibraryW(L"api-ms-win-core-synch-l1-2-0.dll");
+    if (m != NULL) {
+        rmq_wait_on_address_fn wait = (rmq_wait_on_address_fn)(void (*)(void))GetProcAddress(m, "WaitOnAddress");
+        rmq_wake_by_address_fn wake = (rmq_wake_by_address_fn)(void (*)(void))GetProcAddress(m, "WakeByAddressAll");
+        if (wait != NULL && wake != NULL) {
+            rmq_wait_on_address = wait;
+            rmq_wake_by_address_all = wake;
+        }
+    }
+    return TRUE;
 }
 
-static void rmq_wake_all(int32_t *word) { WakeByAddressAll(word); }
+static void rmq_sleep(int32_t *word, int32_t ms) {
+    InitOnceExecuteOnce(&rmq_synch_once, rmq_synch_init, NULL, NULL);
+    if (rmq_wait_on_address != NULL) {
+        int32_t zero = 0;
+        rmq_wait_on_address(word, &zero, sizeof zero, (DWORD)ms);
+    } else {
+        Sleep(1);
+    }
+}
+
+static void rmq_wake_all(int32_t *word) {
+    InitOnceExecuteOnce(&rmq_synch_once, rmq_synch_init, NULL, NULL);
+    if (rmq_wake_by_address_all != NULL) rmq_wake_by_address_all(word);
+}
 
 static int64_t rmq_now_us(void) {
     static LARGE_INTEGER freq;

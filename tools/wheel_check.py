@@ -33,8 +33,6 @@ WINDOWS_SYSTEM_DLLS = frozenset({
     "kernel32.dll", "msvcrt.dll", "ntdll.dll", "advapi32.dll", "ws2_32.dll", "user32.dll",
     "bcrypt.dll", "bcryptprimitives.dll", "winmm.dll", "shell32.dll", "ole32.dll", "iphlpapi.dll",
     "ucrtbase.dll",
-    # the synchronization API set (WaitOnAddress), in every Windows since 8
-    "api-ms-win-core-synch-l1-2-0.dll",
 })  # fmt: skip
 # API sets of the Universal C runtime, part of Windows 10 and later (every
 # Windows on ARM64): the loader maps them to ucrtbase.dll. zig's
