@@ -127,20 +127,20 @@ void rmq_free(void *p);
  * "producers": n, "consumers": n, "admins": n, "goroutines": n,
  * "consumers_closed": n, "shared_producers": n, "heap_bytes": n,
  * "stack_bytes": n, "procs": n, "gogc": n, "wait_spin_us": n}) to *out
- * (release with
- * rmq_free), its length to *out_len. goroutines counts every goroutine of
- * the process (runtime.NumGoroutine); consumers_closed the consumers closed
- * since the library was loaded; shared_producers the SDK producers that plain
- * producers share (open, or waiting out their grace period); heap_bytes the
- * live Go heap after a garbage collection (the call runs one); stack_bytes
- * the goroutine stacks; procs the Go runtime's GOMAXPROCS (the library
- * raises it while more threads wait in synchronous sends than it has Ps);
- * gogc the garbage collector's GOGC (unless GOGC is in the environment,
- * the library sets it after every collection so that the heap's goal is
- * at least 12 MiB: 300 while the live heap is small, 100 from 6 MiB);
- * wait_spin_us the bound of the spin of a thread that waits alone for a
- * synchronous send's answer (see rmq_producer_send; RMQ_NATIVE_WAIT_SPIN_US
- * in the environment, 200 unless set). For leak tests and diagnostics. */
+ * (release with rmq_free), its length to *out_len. goroutines counts every
+ * goroutine of the process (runtime.NumGoroutine); consumers_closed the
+ * consumers closed since the library was loaded; shared_producers the SDK
+ * producers that plain producers share (open, or waiting out their grace
+ * period); heap_bytes the live Go heap after a garbage collection (the call
+ * runs one); stack_bytes the goroutine stacks; procs the Go runtime's
+ * GOMAXPROCS (the library raises it while more threads wait in synchronous
+ * sends than it has Ps); gogc the garbage collector's GOGC (unless GOGC is
+ * in the environment, the library sets it after every collection so that
+ * the heap's goal is at least 12 MiB: 300 while the live heap is small, 100
+ * from 6 MiB); wait_spin_us the bound of the spin of a thread that waits
+ * alone for a synchronous send's answer (see rmq_producer_send;
+ * RMQ_NATIVE_WAIT_SPIN_US in the environment, 200 unless set). For leak
+ * tests and diagnostics. */
 int32_t rmq_debug_stats(uint8_t **out, int64_t *out_len);
 
 /* Test hook: panics inside the library; the panic is recovered and the call
@@ -193,10 +193,10 @@ int32_t rmq_producer_new(char *config, int64_t config_len,
  * msg_id; a new send may duplicate it).
  * The calling thread waits for the answer: in the Go scheduler when other
  * threads wait in synchronous sends too (or did in the last 100 ms);
- * otherwise outside it, spinning
- * for at most twice the recent average wait while that average is at most
- * half of RMQ_NATIVE_WAIT_SPIN_US (environment, µs, 0..10000, default
- * 200; 0: never spin), then sleeping in the kernel. */
+ * otherwise outside it, spinning for at most twice the recent average wait
+ * while that average is at most half of RMQ_NATIVE_WAIT_SPIN_US
+ * (environment, µs, 0..10000, default 200; 0: never spin), then sleeping
+ * in the kernel. */
 int32_t rmq_producer_send(uint64_t producer, rmq_message *msg,
                           int32_t timeout_ms, rmq_send_result *out);
 

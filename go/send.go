@@ -136,11 +136,10 @@ func (st *producerState) sendSync(timeout time.Duration, msg *primitive.Message,
 // (or the thread, spinning, sees the answer) and goes on. A thread waiting
 // in C keeps its P until the runtime takes it back, so threads that send
 // at the same time (or did in the last 100 ms) wait in the scheduler, and
-// so do batches, which were
-// 4-7 % slower waiting in C (benchmarks/PROFILE.md 6.20). An outcome that
-// has not come a second after the deadline (the SDK ends every attempt at
-// its deadline) is reported as the SDK's request timeout: written, not
-// answered.
+// so do batches, which were 4-7 % slower waiting in C (benchmarks/PROFILE.md
+// 6.20). An outcome that has not come a second after the deadline (the SDK
+// ends every attempt at its deadline) is reported as the SDK's request
+// timeout: written, not answered.
 func (st *producerState) attemptWaiting(ctx context.Context, msg *primitive.Message) (*primitive.SendResult, error) {
 	deadline, _ := ctx.Deadline()
 	ev := new(event) // a late outcome may still set it after this returns

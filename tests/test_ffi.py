@@ -190,6 +190,27 @@ def test_huge_lengths_are_rejected_not_truncated_or_fatal() -> None:
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr[-2000:])
 
 
+def _debug_stat_in_a_new_process(key: str, env_name: str, env_value: str | None) -> int:
+    """rmq_debug_stats' key as a new process sees it at load, with env_name
+    removed from its environment (None) or set to env_value."""
+    code = textwrap.dedent(
+        f"""
+        import json
+        from rmq_native import _ffi
+        out, n = _ffi.ffi.new("uint8_t **"), _ffi.ffi.new("int64_t *")
+        _ffi.check(_ffi.lib().rmq_debug_stats(out, n))
+        print(json.loads(_ffi.take_buffer(out[0], n[0]))[{key!r}])
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != env_name}
+    if env_value is not None:
+        env[env_name] = env_value
+    env["PYTHONPATH"] = str(Path(rmq_native.__file__).parents[1])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return int(r.stdout.strip())
+
+
 @pytest.mark.parametrize("env_gogc,expected", [(None, 300), ("50", 50), ("off", -1)])
 def test_the_library_raises_the_heap_minimum_unless_the_environment_has_gogc(env_gogc: str | None,
                                                                            expected: int) -> None:
@@ -198,22 +219,7 @@ def test_the_library_raises_the_heap_minimum_unless_the_environment_has_gogc(env
     # the library sets GOGC for a minimum of 12 MiB (300 while the heap is
     # small, as at load; go/gc_test.go follows it up and down) and leaves a
     # GOGC from the environment alone.
-    code = textwrap.dedent(
-        """
-        import json
-        from rmq_native import _ffi
-        out, n = _ffi.ffi.new("uint8_t **"), _ffi.ffi.new("int64_t *")
-        _ffi.check(_ffi.lib().rmq_debug_stats(out, n))
-        print(json.loads(_ffi.take_buffer(out[0], n[0]))["gogc"])
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if k != "GOGC"}
-    if env_gogc is not None:
-        env["GOGC"] = env_gogc
-    env["PYTHONPATH"] = str(Path(rmq_native.__file__).parents[1])
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert int(r.stdout.strip()) == expected
+    assert _debug_stat_in_a_new_process("gogc", "GOGC", env_gogc) == expected
 
 
 @pytest.mark.parametrize(
@@ -226,22 +232,7 @@ def test_the_spin_of_a_lone_synchronous_send_is_bounded_by_the_environment(env_s
     # spins first while recent answers came fast; RMQ_NATIVE_WAIT_SPIN_US
     # bounds it (a whole number clamped to 0..10000; 0: never spin) and
     # anything else leaves the default.
-    code = textwrap.dedent(
-        """
-        import json
-        from rmq_native import _ffi
-        out, n = _ffi.ffi.new("uint8_t **"), _ffi.ffi.new("int64_t *")
-        _ffi.check(_ffi.lib().rmq_debug_stats(out, n))
-        print(json.loads(_ffi.take_buffer(out[0], n[0]))["wait_spin_us"])
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if k != "RMQ_NATIVE_WAIT_SPIN_US"}
-    if env_spin is not None:
-        env["RMQ_NATIVE_WAIT_SPIN_US"] = env_spin
-    env["PYTHONPATH"] = str(Path(rmq_native.__file__).parents[1])
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert int(r.stdout.strip()) == expected
+    assert _debug_stat_in_a_new_process("wait_spin_us", "RMQ_NATIVE_WAIT_SPIN_US", env_spin) == expected
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")

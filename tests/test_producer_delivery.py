@@ -46,6 +46,16 @@ def stored(ns: str, topic: str, want: int, quiet: float = 5.0, timeout: float = 
     return got
 
 
+def stored_ids_by_key(ns: str, topic: str, want: int, quiet: float = 3.0) -> dict[str, list[str]]:
+    """The ids of the stored messages of topic (stored()), grouped by their
+    first key; messages without keys are left out."""
+    copies: dict[str, list[str]] = {}
+    for m in stored(ns, topic, want, quiet=quiet):
+        if m.keys:
+            copies.setdefault(m.keys[0], []).append(m.msg_id)
+    return copies
+
+
 def run_script(code: str, ns: str, topic: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     script = f"import sys\nsys.path.insert(0, {SRC!r})\nNS, TOPIC = {ns!r}, {topic!r}\n" + textwrap.dedent(code)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)
@@ -151,10 +161,7 @@ def test_sync_sends_to_a_stalled_broker_end_at_their_deadline(rocketmq_namesrv: 
             assert 0.9 <= took <= 4.0, f"send {i} ended after {took:.2f} s, its deadline was 1 s"
         assert len(outcomes) == 5
         assert p.send(topic, b"after", keys="after", timeout=10).status == rmq_native.SendStatus.SEND_OK
-    copies: dict[str, list[str]] = {}
-    for m in stored(rocketmq_namesrv, topic, 4, quiet=3):
-        if m.keys:
-            copies.setdefault(m.keys[0], []).append(m.msg_id)
+    copies = stored_ids_by_key(rocketmq_namesrv, topic, 4)
     assert copies["after"] and copies["warm"]
     for i in range(1, 5):
         assert copies.get(f"s{i}", []) in ([], [outcomes[i][1]]), (i, copies.get(f"s{i}"), outcomes[i])
@@ -180,10 +187,7 @@ def test_a_lone_sync_send_to_a_stalled_broker_ends_at_its_deadline(rocketmq_name
         assert info.value.msg_id
         assert 0.9 <= took <= 4.0, f"the send ended after {took:.2f} s, its deadline was 1 s"
         assert p.send(topic, b"after", keys="after", timeout=10).status == rmq_native.SendStatus.SEND_OK
-    copies: dict[str, list[str]] = {}
-    for m in stored(rocketmq_namesrv, topic, 2, quiet=3):
-        if m.keys:
-            copies.setdefault(m.keys[0], []).append(m.msg_id)
+    copies = stored_ids_by_key(rocketmq_namesrv, topic, 2)
     assert copies["after"] and copies["warm"]
     assert copies.get("alone", []) in ([], [info.value.msg_id]), copies.get("alone")
 
@@ -213,9 +217,8 @@ def test_timeout_reports_unknown_outcome_with_the_stored_msg_id(rocketmq_namesrv
                 outcome[key] = ("not sent", "")
     unknown = [k for k, (kind, _) in outcome.items() if kind == "unknown"]
     assert unknown, f"no send ran into its deadline after being written: {outcome}"
-    copies: dict[str, list[str]] = {}
-    for m in stored(rocketmq_namesrv, topic, sum(1 for kind, _ in outcome.values() if kind == "ok") + 1):
-        copies.setdefault(m.keys[0], []).append(m.msg_id)
+    copies = stored_ids_by_key(rocketmq_namesrv, topic, sum(1 for kind, _ in outcome.values() if kind == "ok") + 1,
+                               quiet=5.0)
     for key, (kind, msg_id) in outcome.items():
         ids = copies.get(key, [])
         assert len(ids) <= 1, f"{key} ({kind}) stored {len(ids)} times: {ids}"
@@ -239,9 +242,7 @@ def test_close_resolves_in_flight_sends_with_their_real_outcome(rocketmq_namesrv
         e = f.exception()
         kinds[type(e).__name__ if e else "ok"] = kinds.get(type(e).__name__ if e else "ok", 0) + 1
     ok = {k: f.result().msg_id for k, f in futures.items() if f.exception() is None}
-    copies: dict[str, list[str]] = {}
-    for m in stored(rocketmq_namesrv, topic, len(ok), quiet=3):
-        copies.setdefault(m.keys[0], []).append(m.msg_id)
+    copies = stored_ids_by_key(rocketmq_namesrv, topic, len(ok))
     for key, f in futures.items():
         e = f.exception()
         ids = copies.get(key, [])
