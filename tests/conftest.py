@@ -62,6 +62,35 @@ def pause_process(pid: int, pause: bool) -> None:
             kernel32.CloseHandle(h)
     else:
         os.kill(pid, signal.SIGSTOP if pause else signal.SIGCONT)
+        if pause:
+            _wait_stopped(pid)
+
+
+def _wait_stopped(pid: int, timeout: float = 10.0) -> None:
+    """Wait until every thread of pid has stopped. A stop signal is handled
+    by one thread, which then stops the others: until it runs (on a loaded
+    machine, milliseconds after kill returned) the process's other threads
+    go on, and a broker answers requests sent after the "pause" (seen in CI:
+    a batch sent after it was stored and answered). Linux only (/proc)."""
+    tasks = f"/proc/{pid}/task"
+    if not os.path.isdir(tasks):
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        running = 0
+        for tid in os.listdir(tasks):
+            try:
+                with open(f"{tasks}/{tid}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:  # the thread ended
+                continue
+            if stat[stat.rindex(b")") + 2:][:1] not in (b"T", b"t", b"Z", b"X"):
+                running += 1
+        if not running:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid}: {running} threads still running {timeout} s after SIGSTOP")
+        time.sleep(0.001)
 
 
 @pytest.fixture(scope="session")

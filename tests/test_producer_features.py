@@ -5,14 +5,13 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import os
-import signal
 import sys
 import threading
 import time
 from collections import defaultdict
 
 import pytest
-from conftest import unique
+from conftest import pause_process, unique
 
 import rmq_native
 from rmq_native import (
@@ -242,14 +241,14 @@ def test_send_to_an_unresponsive_broker_fails_within_the_send_timeout(tmp_path) 
         broker_pid = info["broker_pid"]
         with Producer(ns, send_timeout=2, retries=1) as p:
             p.send("stopped_broker_topic", b"warm-up")  # the route is cached from now on
-            os.kill(broker_pid, signal.SIGSTOP)
+            pause_process(broker_pid, True)
             try:
                 t = time.monotonic()
                 with pytest.raises(rmq_native.RocketMQError) as ei:
                     p.send("stopped_broker_topic", b"lost?")
                 took = time.monotonic() - t
             finally:
-                os.kill(broker_pid, signal.SIGCONT)
+                pause_process(broker_pid, False)
         assert took < 2 + 1.0
         assert ei.value.retriable, ei.value
     finally:
