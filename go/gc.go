@@ -13,9 +13,8 @@ package main
 // SDK's pulls wait.
 //
 // The library raises that minimum to heapMinimum: after every collection
-// it sets GOGC so that the next goal is the larger of heapMinimum and
-// twice the live heap (the runtime's default rule above heapMinimum; 300
-// while the live heap is at most a quarter of it, falling to 100 at half).
+// it sets GOGC so that the next goal is at least heapMinimum (300 while the
+// live heap is at most a quarter of it, falling to 100 at half).
 // Measured A/B on a drain of 100,000 x 1 KiB on 8 queues and on async
 // sends (benchmarks/PROFILE.md 6.19): minimums of 8, 12 and 16 MiB drained
 // 1.12-1.22x as fast with 0.85-0.89x the CPU per message, for 1-9 MiB more
@@ -23,6 +22,21 @@ package main
 // of 200 was as fast but let a heap that is large for a while (the SDK's
 // queues full behind a slow application) grow to three times its live
 // size: peak RSS +15-24 MiB.
+//
+//
+// Above heapMinimum the goal is not twice the live heap (the runtime's
+// rule) but the live heap plus 4 MiB, a headroom that grows from 10 MiB
+// live to reach the runtime's rule at 20 MiB (GOGC 40 at 10 MiB live, 33
+// at 12, 75 at 16, 100 from 20). A drain's live heap is 1-2 MB, but as it
+// starts, before the consumer keeps up, the SDK's queues fill: the live
+// heap rose to 10-12 MB for a few collections, the next goal to twice that,
+// and the drain's peak RSS by 8-14 MiB in about half the drains that began
+// right after a backlog was written (the benchmark's drain rows: 46 or
+// 54-57 MiB). Goal live + 4 MiB, drain A/B of 2 x 10 rounds: peak RSS max
+// 56.4 / 53.7 -> 45.9 / 43.1 MiB, medians 44.7 / 46.3 -> 42.2 / 42.2,
+// rate unchanged (paired median 1.02), async sends unchanged
+// (benchmarks/PROFILE.md 6.21). A heap that stays large (big messages)
+// is paced by the runtime's rule.
 //
 // GOGC in the environment leaves the runtime's own setting alone.
 
@@ -40,18 +54,36 @@ const heapMinimum = 12 << 20
 // runtimeHeapMinimum is the runtime's heap minimum at GOGC 100.
 const runtimeHeapMinimum = 4 << 20
 
-// gcPercentFor returns the GOGC that makes the next heap goal the larger of
-// heapMinimum and twice live: at GOGC p the runtime's goal is the larger of
+// gcHeadroom is the least a heap may grow above its live size before the
+// next collection once the live heap is past half of heapMinimum.
+const gcHeadroom = 4 << 20
+
+// gcRampFrom is the live heap from which the headroom grows twice as fast
+// as the live heap, to reach the runtime's own rule (headroom = live, GOGC
+// 100) at twice this.
+const gcRampFrom = 10 << 20
+
+// gcGoalFor returns the heap goal the library sets for a live heap: at
+// least heapMinimum; above it the live heap plus a headroom of gcHeadroom,
+// growing from gcRampFrom to the live heap itself at 2 x gcRampFrom and
+// beyond (the runtime's rule).
+func gcGoalFor(live uint64) uint64 {
+	headroom := uint64(gcHeadroom)
+	if live > gcRampFrom {
+		headroom = max(headroom, 2*(live-gcRampFrom))
+	}
+	return max(heapMinimum, live+min(headroom, live))
+}
+
+// gcPercentFor returns the GOGC that makes the runtime's next heap goal
+// gcGoalFor(live): at GOGC p the runtime's goal is the larger of
 // live x (1 + p/100) and runtimeHeapMinimum x p/100.
 func gcPercentFor(live uint64) int {
 	const most = 100 * heapMinimum / runtimeHeapMinimum
 	if live <= heapMinimum/(1+most/100) {
 		return most
 	}
-	if live >= heapMinimum/2 {
-		return 100
-	}
-	return int(100*heapMinimum/live) - 100
+	return min(int(100*gcGoalFor(live)/live)-100, most)
 }
 
 // gcTuned is the GOGC the library set last (0: none). Written by init, then

@@ -8,19 +8,22 @@ import (
 	"time"
 )
 
-// TestGCPercentFor: the GOGC whose heap goal is the larger of heapMinimum
-// and twice the live heap.
+// TestGCPercentFor: the GOGC whose heap goal is heapMinimum for a small
+// live heap, the live heap plus 4 MiB above it, a headroom growing to the
+// live heap's size from 10 to 20 MiB live, and twice the live heap beyond.
 func TestGCPercentFor(t *testing.T) {
 	for _, c := range []struct {
-		live uint64
-		want int
-	}{{0, 300}, {1 << 20, 300}, {3 << 20, 300}, {4 << 20, 200}, {5 << 20, 140}, {6 << 20, 100}, {1 << 30, 100}} {
-		if got := gcPercentFor(c.live); got != c.want {
-			t.Errorf("live %d MiB: GOGC %d, want %d", c.live>>20, got, c.want)
+		liveMiB, gogc, goalMiB uint64
+	}{{0, 300, 12}, {1, 300, 12}, {3, 300, 12}, {4, 200, 12}, {5, 140, 12}, {6, 100, 12}, {8, 50, 12},
+		{10, 40, 14}, {12, 33, 16}, {14, 57, 22}, {16, 75, 28}, {20, 100, 40}, {32, 100, 64}, {1024, 100, 2048}} {
+		live := c.liveMiB << 20
+		got := gcPercentFor(live)
+		if got != int(c.gogc) {
+			t.Errorf("live %d MiB: GOGC %d, want %d", c.liveMiB, got, c.gogc)
 		}
-		goal := max(c.live*uint64(100+c.want)/100, runtimeHeapMinimum*uint64(c.want)/100)
-		if want := max(uint64(heapMinimum), 2*c.live); goal < want*99/100 || goal > want*101/100 {
-			t.Errorf("live %d MiB: goal %d MiB at GOGC %d, want %d", c.live>>20, goal>>20, c.want, want>>20)
+		goal := max(live*uint64(100+got)/100, runtimeHeapMinimum*uint64(got)/100)
+		if want := c.goalMiB << 20; goal < want*99/100 || goal > want*101/100 {
+			t.Errorf("live %d MiB: goal %.1f MiB at GOGC %d, want %d", c.liveMiB, float64(goal)/(1<<20), got, c.goalMiB)
 		}
 	}
 }
