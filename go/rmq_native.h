@@ -137,11 +137,11 @@ void rmq_free(void *p);
  * sends than it has Ps); gogc the garbage collector's GOGC (unless GOGC is
  * in the environment, the library sets it after every collection so that
  * the heap's goal is at least 12 MiB: 300 while the live heap is small, 100
- * at 6 MiB; above 12 MiB the goal is the live heap plus 4 MiB, 33 at 12 MiB
- * live, back to 100 from 20 MiB); wait_spin_us the bound of the spin of a thread that waits
- * alone for a synchronous send's answer (see rmq_producer_send;
- * RMQ_NATIVE_WAIT_SPIN_US in the environment, 200 unless set). For leak
- * tests and diagnostics. */
+ * at 6 MiB; beyond 12 MiB the goal is the live heap plus 4 MiB, 33 at 12
+ * MiB live, back to 100 from 20 MiB); wait_spin_us the bound of the spin
+ * of a thread that waits alone for a synchronous send's answer (see
+ * rmq_producer_send; RMQ_NATIVE_WAIT_SPIN_US in the environment, 200 unless
+ * set). For leak tests and diagnostics. */
 int32_t rmq_debug_stats(uint8_t **out, int64_t *out_len);
 
 /* Test hook: panics inside the library; the panic is recovered and the call
